@@ -1,0 +1,39 @@
+"""Command-line entry point: `run_bench.py` / `hytip-bench`.
+
+Each subcommand lives in the module that does its job and registers itself through a `register(subparsers)`
+function, so this file only assembles them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bench.errors import BenchError
+
+# Modules that provide subcommands, in the order --help lists them.
+SUBCOMMAND_MODULES = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_bench.py",
+        description="hytip-bench: run HyTIP and measure rate, quality, complexity and BD-rate reproducibly.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
