@@ -1,0 +1,44 @@
+"""Frame distortion metrics in the official protocol: on cropped RGB in [0, 1], per frame.
+
+PSNR-RGB is 10*log10(1/mse) with the MSE over all 3*H*W values; MS-SSIM-RGB is pytorch-msssim's MS_SSIM with its
+defaults (per channel, then the channel mean). Averaging over frames, GOPs and sequences belongs to the analysis stage.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from pytorch_msssim import ms_ssim
+
+# pytorch-msssim's 5-scale MS-SSIM with an 11-tap window needs this many pixels on the short side.
+MSSSIM_MIN_SIDE = 161
+
+PROTOCOL = {
+    "psnr": "PSNR-RGB = 10*log10(1/MSE) over all 3*H*W values of [0,1] RGB, per frame",
+    "msssim": "MS-SSIM-RGB = pytorch_msssim 1.0.0 ms_ssim(data_range=1), per frame, mean over R,G,B",
+}
+
+
+def _check_pair(x: torch.Tensor, ref: torch.Tensor) -> None:
+    if x.shape != ref.shape or x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"metrics need two [N,3,H,W] tensors of equal shape, got {tuple(x.shape)} and {tuple(ref.shape)}")
+
+
+def psnr_rgb(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB for [N,3,H,W] tensors in [0,1]; inf where identical."""
+    _check_pair(x, ref)
+    mse = (x.double() - ref.double()).pow(2).mean(dim=(1, 2, 3))
+    return 10 * torch.log10(1 / mse)
+
+
+def msssim_rgb(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Per-image MS-SSIM for [N,3,H,W] tensors in [0,1]; NaN when the frame is too small for 5 scales."""
+    _check_pair(x, ref)
+    if min(x.shape[-2:]) < MSSSIM_MIN_SIDE:
+        return torch.full((x.shape[0],), math.nan, dtype=torch.float64)
+    return ms_ssim(x.float(), ref.float(), data_range=1.0, size_average=False).double()
+
+
+def msssim_db(value: float) -> float:
+    """MS-SSIM in dB, -10*log10(1 - MS-SSIM), the scale many papers plot."""
+    return -10 * math.log10(1 - value)

@@ -1,0 +1,220 @@
+"""Shared building blocks of HyTIP (SPEC §1).
+
+Attribute names are part of the checkpoint interface: each block names its children so that the
+state-dict keys equal the released checkpoint's (e.g. ``block.0.conv1.0.weight``, ``block.1.conv_out.bias``).
+All convolutions have a bias and "same" padding (k // 2).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from compressai.layers import GDN  # state-dict keys (beta, gamma, *_reparam.*) match the release
+
+__all__ = [
+    "conv", "subpel1", "subpel3", "RBS", "RBU", "DepthConv", "DCB", "DCB4", "DCBI", "DCBC",
+    "ResBlk", "RBI", "UNet", "UNet2", "GDN", "warp",
+]
+
+
+def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
+
+
+def subpel1(in_ch: int, out_ch: int, r: int = 2) -> nn.Sequential:
+    """1x1 conv to out·r² channels, then PixelShuffle(r)."""
+    return nn.Sequential(conv(in_ch, out_ch * r * r, 1), nn.PixelShuffle(r))
+
+
+def subpel3(in_ch: int, out_ch: int, r: int = 2) -> nn.Sequential:
+    """3x3 conv to out·r² channels, then PixelShuffle(r)."""
+    return nn.Sequential(conv(in_ch, out_ch * r * r, 3), nn.PixelShuffle(r))
+
+
+class RBS(nn.Module):
+    """Residual block with a strided first conv; the 1x1 shortcut exists only when stride != 1."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 2):
+        super().__init__()
+        self.conv1 = conv(in_ch, out_ch, 3, stride)
+        self.conv2 = conv(out_ch, out_ch, 3)
+        self.downsample = conv(in_ch, out_ch, 1, stride) if stride != 1 else None
+
+    def forward(self, x):
+        out = F.leaky_relu(self.conv1(x), 0.01)
+        out = F.leaky_relu(self.conv2(out), 0.1)
+        identity = x if self.downsample is None else self.downsample(x)
+        return out + identity
+
+
+class RBU(nn.Module):
+    """Residual block upsampling x2 by 1x1 sub-pixel convs, on both the main path and the shortcut."""
+
+    def __init__(self, in_ch: int, out_ch: int, r: int = 2):
+        super().__init__()
+        self.subpel_conv = subpel1(in_ch, out_ch, r)
+        self.conv = conv(out_ch, out_ch, 3)
+        self.upsample = subpel1(in_ch, out_ch, r)
+
+    def forward(self, x):
+        out = F.leaky_relu(self.subpel_conv(x), 0.01)
+        out = F.leaky_relu(self.conv(out), 0.1)
+        return out + self.upsample(x)
+
+
+class DepthConv(nn.Module):
+    """1x1 → LReLU → depthwise 3x3 → 1x1, plus identity (1x1 ``adaptor`` when in != out)."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.conv1 = nn.Sequential(conv(in_ch, in_ch, 1), nn.LeakyReLU(0.01))
+        self.depth_conv = nn.Conv2d(in_ch, in_ch, 3, padding=1, groups=in_ch)
+        self.conv2 = conv(in_ch, out_ch, 1)
+        self.adaptor = conv(in_ch, out_ch, 1) if in_ch != out_ch else None
+
+    def forward(self, x):
+        identity = x if self.adaptor is None else self.adaptor(x)
+        return self.conv2(self.depth_conv(self.conv1(x))) + identity
+
+
+class _GatedFFN(nn.Module):
+    """Intra FFN: 1x1 c→4c, split (a, b), a·LReLU(0.1)(b), 1x1 2c→c, plus identity."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = conv(ch, ch * 4, 1)
+        self.conv_out = conv(ch * 2, ch, 1)
+
+    def forward(self, x):
+        a, b = self.conv(x).chunk(2, 1)
+        return x + self.conv_out(a * F.leaky_relu(b, 0.1))
+
+
+class _SumFFN(nn.Module):
+    """P-frame FFN3: 1x1 c→4c, split (a, b), LReLU(0.1)(a) + LReLU(0.01)(b), 1x1 2c→c, plus identity."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = conv(ch, ch * 4, 1)
+        self.conv_out = conv(ch * 2, ch, 1)
+
+    def forward(self, x):
+        a, b = self.conv(x).chunk(2, 1)
+        return x + self.conv_out(F.leaky_relu(a, 0.1) + F.leaky_relu(b, 0.01))
+
+
+class _PlainFFN(nn.Module):
+    """Non-gated FFN: 1x1 c→m → LReLU(0.1) → 1x1 m→c → LReLU(0.1), plus identity; m = max(min(4c,1024), 2c)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        mid = max(min(ch * 4, 1024), ch * 2)
+        self.conv = nn.Sequential(conv(ch, mid, 1), nn.LeakyReLU(0.1), conv(mid, ch, 1), nn.LeakyReLU(0.1))
+
+    def forward(self, x):
+        return x + self.conv(x)
+
+
+class _DepthConvBlock(nn.Module):
+    ffn: type
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.block = nn.Sequential(DepthConv(in_ch, out_ch), self.ffn(out_ch))
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class DCB(_DepthConvBlock):
+    """Intra DepthConvBlock: DepthConv + gated FFN."""
+    ffn = _GatedFFN
+
+
+class DCB4(_DepthConvBlock):
+    """P-frame DepthConvBlock4: DepthConv + FFN3 (sum of two leaky branches)."""
+    ffn = _SumFFN
+
+
+class DCBI(_DepthConvBlock):
+    """DepthConvBlock_Inter: DepthConv + plain FFN."""
+    ffn = _PlainFFN
+
+
+# The context model's DepthConvBlock (entropy_models/context_model.py) has exactly DCBI's layout.
+DCBC = DCBI
+
+
+class ResBlk(nn.Module):
+    """ResBlock_Inter: LReLU → 3x3 → LReLU → 3x3, plus identity."""
+
+    def __init__(self, ch: int, slope: float = 0.01):
+        super().__init__()
+        self.slope = slope
+        self.conv1 = conv(ch, ch, 3)
+        self.conv2 = conv(ch, ch, 3)
+
+    def forward(self, x):
+        out = self.conv1(F.leaky_relu(x, self.slope))
+        return x + self.conv2(F.leaky_relu(out, self.slope))
+
+
+class RBI(nn.Module):
+    """ResidualBlock_Inter: 3x3 → LReLU → 3x3 → LReLU, plus identity (1x1 ``adaptor`` when in != out)."""
+
+    def __init__(self, in_ch: int, out_ch: int, slope: float = 0.01):
+        super().__init__()
+        self.slope = slope
+        self.conv1 = conv(in_ch, out_ch, 3)
+        self.conv2 = conv(out_ch, out_ch, 3)
+        self.adaptor = conv(in_ch, out_ch, 1) if in_ch != out_ch else None
+
+    def forward(self, x):
+        identity = x if self.adaptor is None else self.adaptor(x)
+        out = F.leaky_relu(self.conv1(x), self.slope)
+        return F.leaky_relu(self.conv2(out), self.slope) + identity
+
+
+class UNet(nn.Module):
+    """Three-level U-Net of depth-conv blocks (``block`` = DCB for the intra coder, DCB4 for UNet2).
+
+    Skips are concatenated before the upsampled path: cat(skip, up).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, block: type = DCB):
+        super().__init__()
+        self.conv1 = block(in_ch, 32)
+        self.conv2 = block(32, 64)
+        self.conv3 = block(64, 128)
+        self.context_refine = nn.Sequential(*(block(128, 128) for _ in range(4)))
+        self.up3 = subpel1(128, 64, 2)
+        self.up_conv3 = block(128, 64)
+        self.up2 = subpel1(64, 32, 2)
+        self.up_conv2 = block(64, out_ch)
+
+    def forward(self, x):
+        x1 = self.conv1(x)
+        x2 = self.conv2(F.max_pool2d(x1, 2, 2))
+        x3 = self.context_refine(self.conv3(F.max_pool2d(x2, 2, 2)))
+        d3 = self.up_conv3(torch.cat((x2, self.up3(x3)), dim=1))
+        return self.up_conv2(torch.cat((x1, self.up2(d3)), dim=1))
+
+
+class UNet2(UNet):
+    """The P-frame reconstruction U-Net: UNet built from DCB4."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__(in_ch, out_ch, block=DCB4)
+
+
+def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward-warp ``x`` by ``flow`` (pixels, channel 0 = x): bilinear, border padding, align_corners=True."""
+    h, w = flow.shape[-2:]
+    ys = torch.linspace(-1.0, 1.0, h, dtype=flow.dtype, device=flow.device)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=flow.dtype, device=flow.device)
+    base = torch.stack((xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w)), dim=0).unsqueeze(0)
+    # Normalised by the warped tensor's size (the official fallback does so; it equals the flow's size).
+    scale = torch.tensor([(x.shape[-1] - 1.0) / 2.0, (x.shape[-2] - 1.0) / 2.0], dtype=flow.dtype,
+                         device=flow.device)
+    grid = (base + flow / scale.view(1, 2, 1, 1)).permute(0, 2, 3, 1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)

@@ -1,0 +1,115 @@
+"""Our intra coder against the official code's golden I-frames (frame 0 of cases A, q=0, and B, q=63).
+
+Tolerances are those the golden README §8 suggests for an independent float32 implementation; symbols are
+expected to match exactly (the README's diagnostic), and do.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import golden
+from hytip.checkpoint import remap_state_dict
+from hytip.entropy_models import estimate_bpp
+from hytip.intra import IntraCoder
+
+
+class _IntraOnly(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.if_model = IntraCoder()
+
+
+@pytest.fixture(scope="module")
+def intra():
+    """The golden checkpoint's ``if_model.*`` subset, loaded strictly, in the official test settings."""
+    raw = torch.load(golden.golden_checkpoint_path(), map_location="cpu", weights_only=True)["state_dict"]
+    subset = {k: v for k, v in remap_state_dict(raw).items() if k.startswith("if_model.")}
+    model = _IntraOnly()
+    model.load_state_dict(subset, strict=True)
+    model.if_model.interpolate()
+    return model.if_model.eval()
+
+
+@pytest.fixture(autouse=True)
+def official_settings():
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(det)
+
+
+def _frame0(case):
+    # Contiguous float32 NCHW in [0, 1], as the official PNG loader produces.
+    return torch.from_numpy(case["input_frames"][0]).permute(2, 0, 1).float().div(255).unsqueeze(0).contiguous()
+
+
+def _psnr(a, b):
+    return 10 * math.log10(1.0 / torch.mean((a.double() - b.double()) ** 2).item())
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_intra_forward_matches_golden(intra, name):
+    case = golden.load_case(name)
+    assert case["frame_type"][0] == "I"
+    x = _frame0(case)
+    h, w = x.shape[-2:]
+    with torch.no_grad():
+        x_hat, (lik_y, lik_z) = intra(x, torch.tensor([int(case["qp"][0])]))
+    rec = x_hat.clamp(0, 1)
+
+    bpp_y = estimate_bpp(lik_y, h * w).item()
+    bpp_z = estimate_bpp(lik_z, h * w).item()
+    gold_y, gold_z = case["est_bpp"][0, 2], case["est_bpp"][0, 3]
+    assert bpp_y == pytest.approx(gold_y, rel=0.015)
+    assert bpp_z == pytest.approx(gold_z, rel=0.015)
+    assert bpp_y + bpp_z == pytest.approx(case["est_bpp_total"][0], rel=0.01)
+
+    gold_rec = torch.from_numpy(case["recon"][0]).unsqueeze(0)
+    assert (rec - gold_rec).abs().mean().item() <= 0.02
+    assert torch.mean((rec - gold_rec) ** 2).item() <= 10 ** -3.5          # recon vs golden PSNR >= 35 dB
+    assert _psnr(rec, x) == pytest.approx(case["psnr_rgb"][0], abs=0.01)
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_intra_symbols_and_decode_match_golden(intra, name):
+    case = golden.load_case(name)
+    x = _frame0(case)
+    q = torch.tensor([int(case["qp"][0])])
+    with torch.no_grad():
+        enc = intra.encode(x, q)
+        x_fwd, _ = intra(x, q)
+    z_hat = enc["z_hat"]
+    sym_y = torch.stack(enc["sym_steps"], 1)[0]                    # [4, 64, h16, w16]
+    assert np.array_equal(z_hat[0].numpy().astype(np.int16), case["sym_I_z"])
+    assert np.array_equal(sym_y.numpy().astype(np.int16), case["sym_I_y_steps"])
+    # The encoder's recon is the forward recon, and a decoder fed the same symbols reproduces it exactly.
+    assert torch.equal(enc["x_hat"], x_fwd.clamp(0, 1))
+    decoded = intra.decode(z_hat, lambda k, scales: enc["sym_steps"][k], q, *x.shape[-2:])
+    assert torch.equal(decoded, enc["x_hat"])
+
+
+def test_intra_quality_scales_after_interpolate(intra):
+    # Golden case metadata records the official interpolate() output at q = 0, 21, 40, 63.
+    meta = golden.load_case("A")["meta"]["checkpoint"]
+    idx = [0, 21, 40, 63]
+    assert intra.net.q_scale_enc_fine[idx].tolist() == meta["intra_q_scale_enc_fine[0,21,40,63]"]
+    assert intra.net.q_scale_dec_fine[idx].tolist() == meta["intra_q_scale_dec_fine[0,21,40,63]"]
+
+
+def test_intra_pads_to_64_and_crops_back(intra):
+    # 80x100 is not 64-aligned: output keeps the input size; likelihoods live on the 128x128 padded grid.
+    x = torch.rand(1, 3, 80, 100)
+    with torch.no_grad():
+        x_hat, (lik_y, lik_z) = intra(x, 10)
+    assert x_hat.shape == x.shape
+    assert lik_y.shape == (1, 256, 8, 8) and lik_z.shape == (1, 256, 2, 2)
+
+
+def test_intra_rejects_bad_quality_index(intra):
+    with pytest.raises(ValueError, match="0..63"):
+        intra(torch.rand(1, 3, 64, 64), 64)

@@ -1,0 +1,45 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bench.metrics import msssim_db, msssim_rgb, psnr_rgb
+
+
+def test_psnr_matches_formula_on_known_error():
+    ref = torch.zeros(1, 3, 8, 8)
+    x = ref.clone()
+    x[0, 0, 0, 0] = 0.5  # one sample off by 0.5 -> mse = 0.25 / 192
+    assert psnr_rgb(x, ref).item() == pytest.approx(10 * math.log10(192 / 0.25), abs=1e-9)
+
+
+def test_psnr_uses_all_three_channels_not_luma():
+    rng = np.random.default_rng(0)
+    ref = torch.from_numpy(rng.random((2, 3, 16, 16)))
+    x = (ref + torch.from_numpy(rng.normal(0, 0.01, ref.shape))).clamp(0, 1)
+    expected = [10 * np.log10(1 / np.mean((x[i].numpy() - ref[i].numpy()) ** 2)) for i in range(2)]
+    np.testing.assert_allclose(psnr_rgb(x, ref).numpy(), expected, rtol=1e-12)
+
+
+def test_msssim_identical_is_one_and_small_frames_are_nan():
+    x = torch.rand(1, 3, 192, 192)
+    assert msssim_rgb(x, x).item() == pytest.approx(1.0, abs=1e-6)
+    assert math.isnan(msssim_rgb(x[..., :128, :], x[..., :128, :]).item())
+
+
+def test_msssim_is_mean_of_per_channel_values():
+    rng = np.random.default_rng(1)
+    ref = torch.from_numpy(rng.random((1, 3, 176, 176)).astype(np.float32))
+    x = (ref + 0.05 * torch.from_numpy(rng.standard_normal(ref.shape).astype(np.float32))).clamp(0, 1)
+    per_channel = [msssim_rgb(x[:, [c] * 3], ref[:, [c] * 3]).item() for c in range(3)]
+    assert msssim_rgb(x, ref).item() == pytest.approx(np.mean(per_channel), abs=1e-6)
+
+
+def test_msssim_db():
+    assert msssim_db(0.99) == pytest.approx(20.0)
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="equal shape"):
+        psnr_rgb(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5))

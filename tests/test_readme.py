@@ -1,0 +1,32 @@
+"""The README's promises that can be checked without a fresh machine."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fenced_after(marker: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(re.escape(marker) + r"\s*```\n(.*?)```", text, re.S)
+    assert match, f"README.md has no fenced block after {marker}"
+    return match.group(1).strip()
+
+
+def test_ci_runs_the_readme_test_command():
+    out = subprocess.run(["bash", ".ci/run", "--print"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == _fenced_after("<!-- test-command -->")
+    assert "pytest" in out and "pip install" in out
+
+
+def test_cli_help_lists_every_subcommand_with_a_description():
+    out = subprocess.run([sys.executable, "run_bench.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    from bench.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    assert subparsers.choices, "no subcommands registered"
+    for name, sub in subparsers.choices.items():
+        assert re.search(rf"^\s+{name}\s+\S", out, re.M), f"{name} has no one-line description in --help"
+        sub_help = subprocess.run([sys.executable, "run_bench.py", name, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert sub_help.returncode == 0 and "usage:" in sub_help.stdout
