@@ -12,7 +12,7 @@ import sys
 from bench.errors import BenchError
 
 # Modules that provide subcommands, in the order --help lists them.
-SUBCOMMAND_MODULES = []
+SUBCOMMAND_MODULES = ["bench.catalog"]
 
 
 def build_parser() -> argparse.ArgumentParser:
