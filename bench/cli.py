@@ -12,7 +12,7 @@ import sys
 from bench.errors import BenchError
 
 # Modules that provide subcommands, in the order --help lists them.
-SUBCOMMAND_MODULES = ["bench.catalog"]
+SUBCOMMAND_MODULES = ["bench.catalog", "bench.bdrate_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

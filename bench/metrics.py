@@ -38,7 +38,3 @@ def msssim_rgb(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         return torch.full((x.shape[0],), math.nan, dtype=torch.float64)
     return ms_ssim(x.float(), ref.float(), data_range=1.0, size_average=False).double()
 
-
-def msssim_db(value: float) -> float:
-    """MS-SSIM in dB, -10*log10(1 - MS-SSIM), the scale many papers plot."""
-    return -10 * math.log10(1 - value)

@@ -1,0 +1,79 @@
+"""`run_bench.py bdrate`: BD-rate tables of result CSVs against an anchor, printed and written as CSV."""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import pandas as pd
+
+from bench.anchors import BD_METRICS, load_rd_csvs, write_bd_table_csv
+from bench.bdrate import AVERAGE_ROW, AVERAGING, DEFAULT_MIN_OVERLAP, METHOD_TEXT, METHODS, bd_tables
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bdrate", help="BD-rate of result CSVs against an anchor",
+        description="BD-rate (and BD-quality) of every codec in RESULTS against the anchor codec, per dataset and "
+                    "colour transform. RESULTS are CSVs in the anchor schema (anchors/README.md); the anchor's own "
+                    "CSV is one of them. Prints one table per metric and colour transform (datasets as rows, codecs "
+                    "as columns, an Average row) and writes all values to --output.")
+    parser.add_argument("results", nargs="+", metavar="RESULTS", help="RD CSVs in the anchor schema")
+    parser.add_argument("--anchor", required=True,
+                        help="anchor codec, as CODEC-VERSION (e.g. VTM-17.0) or CODEC")
+    parser.add_argument("--metric", nargs="+", default=["psnr_rgb", "msssim_rgb"], choices=BD_METRICS,
+                        help="quality metrics (default: psnr_rgb msssim_rgb)")
+    parser.add_argument("--method", choices=METHODS, default="pchip",
+                        help="interpolation: pchip (JVET/JCT-VC CTC, default), cubic (VCEG-M33), akima")
+    parser.add_argument("--average", choices=sorted(AVERAGING), default="sequences",
+                        help="per-dataset convention: 'sequences' = mean of per-sequence BD values (default, as "
+                             "the JVET CTC sheets); 'curve' = BD of the dataset-mean RD curve")
+    parser.add_argument("--msssim-db", action="store_true", help="compute MS-SSIM BD values on -10 log10(1 - MS-SSIM)")
+    parser.add_argument("--min-overlap", type=float, default=DEFAULT_MIN_OVERLAP,
+                        help="warn when curves overlap on less than this share of their joint range (default 0.75)")
+    parser.add_argument("--allow-protocol-mismatch", action="store_true",
+                        help="compare even when frames, intra period, crop, size or colour conversion differ")
+    parser.add_argument("--show", choices=("rate", "quality"), default="rate",
+                        help="print BD-rate in %% (default) or BD-quality (dB for PSNR)")
+    parser.add_argument("-o", "--output", default="bdrate.csv", help="CSV of the per-dataset values (bdrate.csv)")
+    parser.add_argument("--per-sequence", metavar="CSV", help="also write the per-sequence values here")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    rd = load_rd_csvs(args.results)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tables = bd_tables(rd, args.anchor, args.metric, method=args.method, averaging=args.average,
+                           msssim_db=args.msssim_db, min_overlap=args.min_overlap,
+                           allow_protocol_mismatch=args.allow_protocol_mismatch)
+    anchor = tables.datasets["anchor"].iloc[0]
+    print(f"BD-{args.show} against {anchor}; method {METHOD_TEXT[args.method]}")
+    print(f"per dataset: {AVERAGING[args.average]}; {AVERAGE_ROW}: mean of the per-dataset values")
+    value = "bd_rate_pct" if args.show == "rate" else "bd_quality"
+    for (metric, transform), rows in tables.datasets.groupby(["metric", "color_transform"], sort=False):
+        print(f"\n{metric}, colour transform {transform} ({'%' if args.show == 'rate' else 'quality units'})")
+        print(_format_table(rows, value))
+    for note in tables.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    write_bd_table_csv(tables.datasets, args.output)
+    print(f"\nwrote {args.output}")
+    if args.per_sequence:
+        tables.sequences.to_csv(args.per_sequence, index=False, na_rep="")
+        print(f"wrote {args.per_sequence}")
+    return 0
+
+
+def _unit(metric: str, show: str) -> str:
+    if show == "rate":
+        return "BD-rate %, negative = fewer bits than the anchor"
+    return "BD-quality dB" if metric.startswith("psnr") or metric.endswith("_db") else "BD-quality, MS-SSIM units"
+
+
+def _format_table(rows: pd.DataFrame, value: str) -> str:
+    table = rows.pivot(index="dataset", columns="codec", values=value)
+    order = [d for d in dict.fromkeys(rows["dataset"]) if d != AVERAGE_ROW] + [AVERAGE_ROW]
+    table = table.reindex(order)
+    return table.to_string(float_format=lambda v: f"{v:.2f}" if value == "bd_quality" else f"{v:.1f}",
+                           na_rep="n/a")
