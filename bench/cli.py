@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from bench.errors import BenchError
 
 # Modules that provide subcommands, in the order --help lists them.
-SUBCOMMAND_MODULES = ["bench.catalog", "bench.bdrate_cli"]
+SUBCOMMAND_MODULES = ["bench.demo", "bench.catalog", "bench.export_png", "bench.bdrate_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # compressai 1.2.8 calls torch.jit.script at import, which new torch versions warn about on every run.
+    warnings.filterwarnings("ignore", message=r"`torch.jit.script` is deprecated", category=FutureWarning)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
