@@ -2,7 +2,8 @@
 
 Attribute names are part of the checkpoint interface: each block names its children so that the
 state-dict keys equal the released checkpoint's (e.g. ``block.0.conv1.0.weight``, ``block.1.conv_out.bias``).
-All convolutions have a bias and "same" padding (k // 2).
+All convolutions have a bias and "same" padding (k // 2). Activations and pooling are modules, not functionals:
+ptflops (the official kMAC/pixel counter) counts only modules, so this is what reproduces the official figures.
 """
 from __future__ import annotations
 
@@ -39,10 +40,12 @@ class RBS(nn.Module):
         self.conv1 = conv(in_ch, out_ch, 3, stride)
         self.conv2 = conv(out_ch, out_ch, 3)
         self.downsample = conv(in_ch, out_ch, 1, stride) if stride != 1 else None
+        self.leaky_relu = nn.LeakyReLU(0.01)
+        self.leaky_relu2 = nn.LeakyReLU(0.1)
 
     def forward(self, x):
-        out = F.leaky_relu(self.conv1(x), 0.01)
-        out = F.leaky_relu(self.conv2(out), 0.1)
+        out = self.leaky_relu(self.conv1(x))
+        out = self.leaky_relu2(self.conv2(out))
         identity = x if self.downsample is None else self.downsample(x)
         return out + identity
 
@@ -55,10 +58,12 @@ class RBU(nn.Module):
         self.subpel_conv = subpel1(in_ch, out_ch, r)
         self.conv = conv(out_ch, out_ch, 3)
         self.upsample = subpel1(in_ch, out_ch, r)
+        self.leaky_relu = nn.LeakyReLU(0.01)
+        self.leaky_relu2 = nn.LeakyReLU(0.1)
 
     def forward(self, x):
-        out = F.leaky_relu(self.subpel_conv(x), 0.01)
-        out = F.leaky_relu(self.conv(out), 0.1)
+        out = self.leaky_relu(self.subpel_conv(x))
+        out = self.leaky_relu2(self.conv(out))
         return out + self.upsample(x)
 
 
@@ -84,10 +89,11 @@ class _GatedFFN(nn.Module):
         super().__init__()
         self.conv = conv(ch, ch * 4, 1)
         self.conv_out = conv(ch * 2, ch, 1)
+        self.relu = nn.LeakyReLU(0.1)
 
     def forward(self, x):
         a, b = self.conv(x).chunk(2, 1)
-        return x + self.conv_out(a * F.leaky_relu(b, 0.1))
+        return x + self.conv_out(a * self.relu(b))
 
 
 class _SumFFN(nn.Module):
@@ -97,10 +103,12 @@ class _SumFFN(nn.Module):
         super().__init__()
         self.conv = conv(ch, ch * 4, 1)
         self.conv_out = conv(ch * 2, ch, 1)
+        self.relu1 = nn.LeakyReLU(0.1)
+        self.relu2 = nn.LeakyReLU(0.01)
 
     def forward(self, x):
         a, b = self.conv(x).chunk(2, 1)
-        return x + self.conv_out(F.leaky_relu(a, 0.1) + F.leaky_relu(b, 0.01))
+        return x + self.conv_out(self.relu1(a) + self.relu2(b))
 
 
 class _PlainFFN(nn.Module):
@@ -150,13 +158,14 @@ class ResBlk(nn.Module):
 
     def __init__(self, ch: int, slope: float = 0.01):
         super().__init__()
-        self.slope = slope
         self.conv1 = conv(ch, ch, 3)
         self.conv2 = conv(ch, ch, 3)
+        self.first_layer = nn.LeakyReLU(slope)
+        self.relu = nn.LeakyReLU(slope)
 
     def forward(self, x):
-        out = self.conv1(F.leaky_relu(x, self.slope))
-        return x + self.conv2(F.leaky_relu(out, self.slope))
+        out = self.conv1(self.first_layer(x))
+        return x + self.conv2(self.relu(out))
 
 
 class RBI(nn.Module):
@@ -164,15 +173,15 @@ class RBI(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, slope: float = 0.01):
         super().__init__()
-        self.slope = slope
         self.conv1 = conv(in_ch, out_ch, 3)
         self.conv2 = conv(out_ch, out_ch, 3)
         self.adaptor = conv(in_ch, out_ch, 1) if in_ch != out_ch else None
+        self.leaky_relu = nn.LeakyReLU(slope)
 
     def forward(self, x):
         identity = x if self.adaptor is None else self.adaptor(x)
-        out = F.leaky_relu(self.conv1(x), self.slope)
-        return F.leaky_relu(self.conv2(out), self.slope) + identity
+        out = self.leaky_relu(self.conv1(x))
+        return self.leaky_relu(self.conv2(out)) + identity
 
 
 class UNet(nn.Module):
@@ -191,11 +200,12 @@ class UNet(nn.Module):
         self.up_conv3 = block(128, 64)
         self.up2 = subpel1(64, 32, 2)
         self.up_conv2 = block(64, out_ch)
+        self.max_pool = nn.MaxPool2d(kernel_size=2, stride=2)
 
     def forward(self, x):
         x1 = self.conv1(x)
-        x2 = self.conv2(F.max_pool2d(x1, 2, 2))
-        x3 = self.context_refine(self.conv3(F.max_pool2d(x2, 2, 2)))
+        x2 = self.conv2(self.max_pool(x1))
+        x3 = self.context_refine(self.conv3(self.max_pool(x2)))
         d3 = self.up_conv3(torch.cat((x2, self.up3(x3)), dim=1))
         return self.up_conv2(torch.cat((x1, self.up2(d3)), dim=1))
 
