@@ -183,17 +183,53 @@ def frame_to_rgb(frame, spec: ColourSpec, *, bit_depth: int, device: str | torch
     return rgb
 
 
+def _ycbcr(rgb: torch.Tensor, matrix: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """RGB in [0, 1] -> Y in [0, 1] and Cb, Cr in [-0.5, 0.5]."""
+    kr, kb = KR_KB[matrix]
+    r, g, b = rgb.unbind(-3)
+    luma = kr * r + (1 - kr - kb) * g + kb * b
+    return luma, (b - luma) / (2 * (1 - kb)), (r - luma) / (2 * (1 - kr))
+
+
+def _codes(luma, chroma, spec: ColourSpec, bit_depth: int):
+    """Y and stacked (Cb, Cr) in signal units -> rounded, clipped int16 codes."""
+    yoff, yscale, coff, cscale = _levels(spec, bit_depth)
+    top = (1 << bit_depth) - 1
+    y = (luma * yscale + yoff).round_().clamp_(0, top).to(torch.int16)
+    cb, cr = (chroma * cscale + coff).round_().clamp_(0, top).to(torch.int16).unbind(-3)
+    return y, cb, cr
+
+
+def rgb_to_yuv444(rgb: torch.Tensor, spec: ColourSpec = ColourSpec(), *, bit_depth: int = 8):
+    """Float RGB (..., 3, H, W) in [0, 1] -> full-resolution (y, u, v) integer codes as torch int16 tensors
+    (the filter does not apply: nothing is resampled)."""
+    _check_depth(bit_depth)
+    luma, cb, cr = _ycbcr(rgb, spec.matrix)
+    return _codes(luma, torch.stack([cb, cr], dim=-3), spec, bit_depth)
+
+
+def yuv444_to_rgb(y, u, v, spec: ColourSpec = ColourSpec(), *, bit_depth: int = 8,
+                  device: str | torch.device | None = None) -> torch.Tensor:
+    """Full-resolution YUV codes (..., H, W) -> float32 RGB (..., 3, H, W) in [0, 1], rounded to spec.rgb_bits."""
+    _check_depth(bit_depth)
+    y, u, v = (_as_tensor(p, device).to(torch.float32) for p in (y, u, v))
+    yoff, yscale, coff, cscale = _levels(spec, bit_depth)
+    vr, ug, vg, ub = _rgb_weights(spec.matrix)
+    luma, cb, cr = (y - yoff) / yscale, (u - coff) / cscale, (v - coff) / cscale
+    rgb = torch.stack([luma + vr * cr, luma + ug * cb + vg * cr, luma + ub * cb], dim=-3).clamp_(0, 1)
+    if spec.rgb_bits is not None:
+        unit = (1 << spec.rgb_bits) - 1
+        rgb = rgb.mul_(unit).round_().div_(unit)
+    return rgb
+
+
 def rgb_to_yuv420(rgb: torch.Tensor, spec: ColourSpec = ColourSpec(), *, bit_depth: int = 8):
     """Float RGB (..., 3, H, W) in [0, 1] -> (y, u, v) integer codes as torch int16 tensors (uint8 range for 8-bit),
     rounded to nearest and clipped to the code range; chroma planes are (..., ceil(H/2), ceil(W/2))."""
     _check_depth(bit_depth)
     if spec.filter == "ffmpeg":
         return _ffmpeg_rgb_to_yuv420(rgb, spec, bit_depth)
-    kr, kb = KR_KB[spec.matrix]
-    r, g, b = rgb.unbind(-3)
-    luma = kr * r + (1 - kr - kb) * g + kb * b
-    cb = (b - luma) / (2 * (1 - kb))
-    cr = (r - luma) / (2 * (1 - kr))
+    luma, cb, cr = _ycbcr(rgb, spec.matrix)
     height, width = luma.shape[-2:]
     chroma = torch.stack([cb, cr], dim=-3)
     if height % 2 or width % 2:  # replicate the last row/column so every 2x2 block is complete
@@ -206,12 +242,7 @@ def rgb_to_yuv420(rgb: torch.Tensor, spec: ColourSpec = ColourSpec(), *, bit_dep
         c4 = F.avg_pool2d(c4, 2)
     else:
         c4 = F.interpolate(c4, scale_factor=0.5, mode="bicubic", align_corners=False)
-    chroma = c4.reshape(*luma.shape[:-2], 2, *c4.shape[-2:])
-    yoff, yscale, coff, cscale = _levels(spec, bit_depth)
-    top = (1 << bit_depth) - 1
-    y = (luma * yscale + yoff).round_().clamp_(0, top).to(torch.int16)
-    cb, cr = (chroma * cscale + coff).round_().clamp_(0, top).to(torch.int16).unbind(-3)
-    return y, cb, cr
+    return _codes(luma, c4.reshape(*luma.shape[:-2], 2, *c4.shape[-2:]), spec, bit_depth)
 
 
 def _ffmpeg_convert(data: bytes, width: int, height: int, src: str, dst: str, spec: ColourSpec, tags_on_input: bool):

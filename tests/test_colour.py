@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from bench.clips import bundled_clip_path
-from bench.colour import ColourSpec, rgb_to_yuv420, yuv420_to_rgb
+from bench.colour import ColourSpec, rgb_to_yuv420, rgb_to_yuv444, yuv420_to_rgb, yuv444_to_rgb
 from bench.errors import InputError
 from bench.readers import ffmpeg_exe, open_source
 
@@ -257,3 +257,22 @@ def test_mismatched_planes_and_bit_depths_are_rejected(planes):
         yuv420_to_rgb(y, np.concatenate([u, u]), v)
     with pytest.raises(InputError, match="bit depth must be 8 or 10, got 12"):
         yuv420_to_rgb(y, u, v, bit_depth=12)
+
+
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+def test_yuv444_matches_ffmpeg_and_round_trips_at_10_bit(clip_dir, matrix):
+    spec = BT601 if matrix == "bt601" else BT709
+    rgb8 = yuv420_to_rgb(*stack_planes(clip_dir / "a.yuv", "yuv420p"), spec)[:2]
+    # ffmpeg's own RGB -> 4:4:4 10-bit conversion of the same 8-bit RGB frames is the independent reference.
+    (clip_dir / "rgb.raw").write_bytes((rgb8 * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy().tobytes())
+    out_tags = [] if matrix == "bt601" else ["-colorspace", "bt709", "-color_range", "pc"]
+    ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-i", clip_dir / "rgb.raw", *out_tags,
+           "-sws_flags", "accurate_rnd+full_chroma_int", "-f", "rawvideo", "-pix_fmt", "yuv444p10le",
+           clip_dir / "ref444.yuv")
+    ref = torch.from_numpy(np.fromfile(clip_dir / "ref444.yuv", "<u2").astype(np.int32)).view(2, 3, H, W)
+    y, u, v = rgb_to_yuv444(rgb8, spec, bit_depth=10)
+    ours = torch.stack([y, u, v], dim=1).to(torch.int32)
+    assert (ours - ref).abs().max() <= 2
+    # 10-bit 4:4:4 keeps 8-bit RGB: back to 8 bits it is the same frame.
+    assert torch.equal(yuv444_to_rgb(y, u, v, spec, bit_depth=10), rgb8)
+    assert torch.equal(y, rgb_to_yuv420(rgb8, spec, bit_depth=10)[0])
