@@ -1,21 +1,38 @@
-"""Complexity hooks of the HyTIP model against the official measurements (tests/data/pframe/complexity.json).
+"""bench.complexity against the official measurements (tests/data/complexity/official.json, from the release).
 
 * kMAC/pixel of one P-frame with a temporal prior, counted the release's way (ptflops 0.7.5 pytorch backend,
-  frame 2 after an unpredicted frame 1, all-ones frames), for the encoder (full ``HyTIP.forward``) and the
-  decoder (``ZeroLatentDecoder``: zero latents, no motion estimation or analysis transforms).
-* Parameters per top-level module and the temporal buffer size in full-resolution channel equivalents.
+  frame 2 after an unpredicted frame 1, all-ones frames), for the encoder (full forward) and the decoder (zero
+  latents). Per-pixel MACs are the same at every size that is a multiple of 64 (the release measured 448x256 and
+  1920x1024), so the fast tests check the official figures at 64x64 and the slow ones the official integers.
+* fvcore: the release's 1261.74 kMAC/px traced the reconstruction only, and JIT tracing drops what it does not
+  depend on: the two feature generators that only feed the next frame's buffer. Counting every output adds
+  exactly those two convolutions.
+* Parameters per top-level module and the "model size", and the temporal buffer.
 """
+import importlib.metadata
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from ptflops import get_model_complexity_info
 
-from hytip.model import HyTIP, TemporalState, ZeroLatentDecoder
+from bench.complexity import parameter_counts, pframe_kmac_per_pixel, temporal_buffer
+from bench.errors import InputError
+from hytip.model import HyTIP
 
-FACTS = json.loads((Path(__file__).parent / "data" / "pframe" / "complexity.json").read_text())
-W, H = (int(v) for v in FACTS["size_WxH"].split("x"))
+OFFICIAL = json.loads((Path(__file__).parent / "data" / "complexity" / "official.json").read_text())
+PTFLOPS = OFFICIAL["ptflops_0.7.5"]
+FVCORE = OFFICIAL["fvcore_encode_448x256"]
+W, H = 448, 256
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # The release's test setting; on a shared CPU, multi-threaded kernels of these small tensors mostly wait.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -24,40 +41,99 @@ def model():
     return HyTIP().eval()
 
 
-def _state_after_first_pframe(model, h, w):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        out = model.forward_pframe(torch.rand(1, 3, h, w), torch.rand(1, 3, h, w), TemporalState(),
-                                   frame_idx=1, qp=0, predict=False)
-    return out.state
+def _official(path, size="448x256"):
+    return next(e for e in PTFLOPS[path] if e["size_WxH"] == size)
+
+
+def _feature_generator_macs(model, h, w):
+    """MACs of the two convolutions whose outputs only feed the next frame (ref_feature 2@1, ref_mv_feature
+    2@1/4), from their shapes: Cin*Cout*k*k per output position."""
+    total = 0
+    for conv, scale in ((model.inter.frame_feature_generator.recon_conv, 1), (model.motion.feature_generator, 4)):
+        kh, kw = conv.kernel_size
+        total += conv.in_channels * conv.out_channels * kh * kw * (h // scale) * (w // scale)
+    return total
 
 
 def test_parameters_per_module(model):
-    for name, expected in FACTS["params_per_top_level_module"].items():
-        got = sum(p.numel() for p in getattr(model, name).parameters())
-        assert got == expected, f"{name}: {got} parameters, official {expected}"
+    counts = parameter_counts(model)
+    assert {m.module: m.parameters for m in counts.modules} == OFFICIAL["params_per_top_level_module"]
+    assert counts.total == OFFICIAL["params_total_incl_intra"]
+    assert [m.module for m in counts.modules if not m.in_model_size] == ["if_model"]
+    assert round(counts.model_size / 1e6, 3) == OFFICIAL["model_size_M"]
 
 
-def test_temporal_buffer_channel_equivalents(model):
-    h, w = 64, 128
-    state = _state_after_first_pframe(model, h, w)
-    buffers = {"ref_frame": torch.zeros(1, 3, h, w), **state.tensors()}
-    assert set(buffers) == {"ref_frame", "ref_flow", "ref_feature", "ref_y", "ref_mv_feature", "ref_mv_y"}
-    total = sum(t.shape[1] * t.shape[2] * t.shape[3] for t in buffers.values()) / (h * w)
-    assert total == FACTS["temporal_buffer_total_channel_equivalent"]
+def test_ptflops_per_pixel_at_a_multiple_of_64(model):
+    h = w = 64
+    enc, dec = pframe_kmac_per_pixel(model, h, w)
+    for rec, path in ((enc, "encode"), (dec, "decode")):
+        official = _official(path)
+        assert rec.macs * (W * H) == official["MACs"] * (h * w), f"{path}: {rec.kmac_per_pixel} kMAC/px"
+        assert rec.kmac_per_pixel == official["kMAC_per_pixel"]
+        assert (rec.counter, rec.path, rec.width, rec.height) == ("ptflops", path, w, h)
+        assert rec.counter_version == importlib.metadata.version("ptflops")
+        assert "grid_sample" in rec.protocol and "frame_idx=2" in rec.protocol
 
 
 @pytest.mark.slow
-def test_pframe_kmac_per_pixel(model):
-    state = _state_after_first_pframe(model, H, W)
-    ones = torch.ones(1, 3, H, W)
-    with torch.no_grad():
-        enc, _ = get_model_complexity_info(
-            model, (1, 3, H, W), as_strings=False, print_per_layer_stat=False,
-            input_constructor=lambda _: dict(ref_frame=ones, x=ones, state=state, frame_idx=2, qp=0, predict=True))
-        dec, _ = get_model_complexity_info(
-            ZeroLatentDecoder(model), (1, 3, H, W), as_strings=False, print_per_layer_stat=False,
-            input_constructor=lambda _: dict(ref_frame=ones, state=state, frame_idx=2, qp=0, predict=True))
-    kmac = (enc / (H * W) / 1e3, dec / (H * W) / 1e3)
-    assert (enc, dec) == (FACTS["MACs_encode"], FACTS["MACs_decode"]), \
-        f"kMAC/pixel enc/dec {kmac}, official {FACTS['kMAC_per_pixel_encode']} / {FACTS['kMAC_per_pixel_decode']}"
+def test_ptflops_official_integers_at_448x256(model):
+    enc, dec = pframe_kmac_per_pixel(model, H, W)
+    assert (enc.macs, dec.macs) == (_official("encode")["MACs"], _official("decode")["MACs"]), \
+        f"kMAC/pixel enc/dec {enc.kmac_per_pixel} / {dec.kmac_per_pixel}"
+    assert (round(enc.kmac_per_pixel, 2), round(dec.kmac_per_pixel, 2)) == (1265.83, 845.12)
+
+
+def test_fvcore_reproduces_the_release_figure_and_the_feature_generators_explain_the_rest(model):
+    h = w = 64
+    traced = dict(zip(("encode", "decode"), pframe_kmac_per_pixel(model, h, w, counter="fvcore",
+                                                                  fvcore_outputs="reconstruction")))
+    full = dict(zip(("encode", "decode"), pframe_kmac_per_pixel(model, h, w, counter="fvcore")))
+    assert traced["encode"].macs * (W * H) == FVCORE["MACs"] * (h * w)
+    assert abs(traced["encode"].kmac_per_pixel - 1261.74) < 0.01
+    assert {name: macs * (W * H) for name, macs in traced["encode"].by_module} == \
+        {name: macs * (h * w) for name, macs in FVCORE["by_top_module"].items()}
+    for path in ("encode", "decode"):
+        assert full[path].macs - traced[path].macs == _feature_generator_macs(model, h, w)
+        assert full[path].counter_version == importlib.metadata.version("fvcore")
+
+
+@pytest.mark.slow
+def test_fvcore_at_448x256(model):
+    traced, _ = pframe_kmac_per_pixel(model, H, W, counter="fvcore", fvcore_outputs="reconstruction")
+    full, _ = pframe_kmac_per_pixel(model, H, W, counter="fvcore")
+    assert traced.macs == FVCORE["MACs"]
+    assert dict(traced.by_module) == FVCORE["by_top_module"]
+    assert full.macs == FVCORE["MACs"] + _feature_generator_macs(model, H, W)
+
+
+def test_temporal_buffer_matches_the_official_shapes(model):
+    buffer = temporal_buffer(model, H, W)
+    official = OFFICIAL["temporal_buffer_448x256"]
+    assert [t.name for t in buffer.tensors] == list(official)
+    for t in buffer.tensors:
+        assert [1, t.channels, t.height, t.width] == official[t.name]["shape"], t.name
+        assert t.scale == official[t.name]["scale"]
+        assert t.channel_equivalent == official[t.name]["full_res_channel_equivalent"]
+        assert t.bytes_float32 == 4 * t.channels * t.height * t.width
+    assert buffer.total_channel_equivalent == OFFICIAL["temporal_buffer_total_channel_equivalent"]
+    latents = sum(t.channel_equivalent for t in buffer.tensors if t.name in ("ref_y", "ref_mv_y"))
+    assert buffer.total_channel_equivalent - latents == OFFICIAL["temporal_buffer_total_without_latents"]
+    assert buffer.total_bytes_float32 == 7.875 * H * W * 4
+
+
+@pytest.mark.parametrize("height, width", [(16, 16), (48, 80), (64, 64)])
+def test_temporal_buffer_total_at_any_multiple_of_16(model, height, width):
+    buffer = temporal_buffer(model, height, width)
+    assert buffer.total_channel_equivalent == OFFICIAL["temporal_buffer_total_channel_equivalent"]
+    assert buffer.total_bytes_float32 == sum(4 * t.channels * t.height * t.width for t in buffer.tensors)
+
+
+def test_bad_arguments_are_input_errors(model):
+    with pytest.raises(InputError, match="multiples of 16"):
+        temporal_buffer(model, 60, 64)
+    with pytest.raises(InputError, match="multiples of 16"):
+        pframe_kmac_per_pixel(model, 64, 72)
+    with pytest.raises(InputError, match="ptflops, fvcore"):
+        pframe_kmac_per_pixel(model, 64, 64, counter="thop")
+    with pytest.raises(InputError, match="only applies to counter='fvcore'"):
+        pframe_kmac_per_pixel(model, 64, 64, fvcore_outputs="reconstruction")

@@ -1,0 +1,407 @@
+"""Complexity of HyTIP (SPEC §6-§7): kMAC/pixel of one P-frame, parameters per module, temporal buffer size.
+
+Every function returns frozen records that carry the protocol they were measured under, so a report can print
+a figure together with how it was obtained. MACs come from the counters themselves (ptflops, fvcore), never
+from hand counts. None of the figures depends on the weights: they are fixed by the architecture and the frame
+size, so a randomly initialised ``HyTIP()`` gives the same numbers as a trained one.
+
+The ``complexity`` subcommand prints all of them next to the published figures of other codecs
+(``anchors/published_complexity.csv``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.metadata
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from bench.errors import InputError
+from hytip.model import ALIGN, HyTIP, TemporalState, ZeroLatentDecoder
+
+COUNTERS = ("ptflops", "fvcore")
+FVCORE_OUTPUTS = ("all", "reconstruction")
+PATHS = {
+    "encode": "full P-frame forward (HyTIP.forward_pframe): SPyNet motion estimation, motion coder and inter coder "
+              "with the temporal prior",
+    "decode": "synthesis from latents only (HyTIP.decode_pframe on all-zero latents, as the release's "
+              "--compute_decode_macs): no SPyNet, analysis or hyper-analysis transforms",
+}
+# The release's --compute_macs: frames 0 (I) and 1 (P, no temporal prior) run normally, frame 2 is counted.
+COUNTED_FRAME = dict(frame_idx=2, predict=True, qp=0)
+COUNTED_FRAME_TEXT = ("frame_idx=2 with predict=True and qp=0 on all-ones frames, after frame 1 (predict=False) "
+                      "filled the temporal state")
+NOT_COUNTED = {
+    "ptflops": "grid_sample (ptflops has no rule for it), tensor arithmetic outside nn modules, entropy coding, "
+               "the I-frame",
+    "fvcore": "everything but conv, matmul, upsample and grid_sample (activations, normalisation, element-wise "
+              "arithmetic), entropy coding, the I-frame",
+}
+FVCORE_OUTPUTS_TEXT = {
+    "all": "traced outputs: reconstruction, likelihoods and the buffers for the next frame",
+    "reconstruction": "traced outputs: the reconstruction only, so tracing drops the two feature generators that "
+                      "only feed the next frame's buffer (as in the release's fvcore figure)",
+}
+INTRA_MODULE = "if_model"   # the release's --compute_model_size builds the model without it
+BUFFER_DEFINITION = ("full-resolution channel equivalents: sum over buffered tensors of C*h*w/(H*W), latents "
+                     "included; bytes are C*h*w*4 (float32)")
+PUBLISHED_COMPLEXITY = Path(__file__).resolve().parents[1] / "anchors" / "published_complexity.csv"
+
+
+@dataclass(frozen=True)
+class MacCount:
+    """MACs of one P-frame on one path, with the protocol of the count."""
+    counter: str             # "ptflops" or "fvcore"
+    counter_version: str
+    path: str                # "encode" or "decode" (see PATHS)
+    width: int
+    height: int
+    macs: int
+    kmac_per_pixel: float    # macs / (width*height) / 1e3
+    protocol: str            # what was run, how it was counted and what is not counted
+    by_module: Tuple[Tuple[str, int], ...] = ()   # fvcore only: MACs per top-level module that has any
+
+
+@dataclass(frozen=True)
+class ModuleParameters:
+    module: str
+    parameters: int
+    in_model_size: bool      # counted in the release's "model size"
+
+
+@dataclass(frozen=True)
+class ParameterCounts:
+    modules: Tuple[ModuleParameters, ...]
+    total: int
+    model_size: int          # the release's --compute_model_size figure: everything but the intra coder
+    protocol: str
+
+
+@dataclass(frozen=True)
+class BufferTensor:
+    name: str
+    channels: int
+    height: int
+    width: int
+    scale: str               # tensor size / frame size, e.g. "1/4" ("1/1" at full resolution)
+    channel_equivalent: float
+    bytes_float32: int
+
+
+@dataclass(frozen=True)
+class TemporalBuffer:
+    width: int
+    height: int
+    tensors: Tuple[BufferTensor, ...]
+    total_channel_equivalent: float
+    total_bytes_float32: int
+    protocol: str
+
+
+@dataclass(frozen=True)
+class PublishedComplexity:
+    """One row of anchors/published_complexity.csv, copied, not recomputed."""
+    codec: str
+    macs_per_frame: Optional[str]          # as printed, e.g. "2642G" (resolution not printed)
+    params_m: Optional[float]
+    decode_mac_per_pixel_min: Optional[int]
+    decode_mac_per_pixel_max: Optional[int]
+    source: str
+    note: str
+
+
+def _check_size(height: int, width: int) -> None:
+    if height <= 0 or width <= 0 or height % ALIGN or width % ALIGN:
+        raise InputError(f"frame size {width}x{height}: expected width and height positive multiples of {ALIGN} "
+                         f"(the P-frame coder runs on frames padded to {ALIGN})")
+
+
+@contextmanager
+def _inference(model: nn.Module):
+    """Eval mode and no autograd for the counting run; the caller's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _counted_state(model: HyTIP, height: int, width: int) -> TemporalState:
+    """The temporal state after frame 1 (predict=False), as the release's counting run leaves it."""
+    ones = torch.ones(1, 3, height, width)
+    return model.forward_pframe(ones, ones, TemporalState(), frame_idx=1, qp=COUNTED_FRAME["qp"],
+                                predict=False).state
+
+
+class _TracedPFrame(nn.Module):
+    """A tensor-in, tensor-out view of one P-frame path, because fvcore's JIT trace takes neither the state
+    dataclass as input nor the output records. Only what ``outputs`` names is returned, and tracing keeps only
+    the operations those outputs depend on."""
+
+    def __init__(self, model: HyTIP, state: TemporalState, path: str, outputs: str):
+        super().__init__()
+        self.model, self.state, self.path, self.outputs = model, state, path, outputs
+
+    def forward(self, ref_frame, x=None):
+        if self.path == "encode":
+            out = self.model(ref_frame, x, self.state, **COUNTED_FRAME)
+            recon, extra, state = out.recon, tuple(out.likelihoods), out.state
+        else:
+            recon, state = ZeroLatentDecoder(self.model)(ref_frame, self.state, **COUNTED_FRAME)
+            extra = ()
+        if self.outputs == "reconstruction":
+            return recon
+        return (recon,) + extra + tuple(state.tensors().values())
+
+
+def _count_ptflops(model: HyTIP, state: TemporalState, path: str, frame: torch.Tensor) -> Tuple[int, tuple]:
+    from ptflops import get_model_complexity_info
+
+    if path == "encode":
+        module, inputs = model, dict(ref_frame=frame, x=frame, state=state, **COUNTED_FRAME)
+    else:
+        module, inputs = ZeroLatentDecoder(model), dict(ref_frame=frame, state=state, **COUNTED_FRAME)
+    macs, _ = get_model_complexity_info(module, tuple(frame.shape), as_strings=False, print_per_layer_stat=False,
+                                        input_constructor=lambda _: inputs, backend="pytorch")
+    if macs is None:   # ptflops prints the exception and returns None when the forward pass fails
+        raise RuntimeError(f"ptflops could not count the {path} path (its message is printed above)")
+    return int(macs), ()
+
+
+def _count_fvcore(model: HyTIP, state: TemporalState, path: str, frame: torch.Tensor,
+                  outputs: str) -> Tuple[int, tuple]:
+    from fvcore.nn import FlopCountAnalysis
+
+    inputs = (frame, frame) if path == "encode" else (frame,)
+    analysis = FlopCountAnalysis(_TracedPFrame(model, state, path, outputs), inputs)
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+    # fvcore counts one multiply-add as one "flop", i.e. MACs. Ops run from a module's helper methods rather than
+    # its forward are booked to the caller's scope, so the split is by the module whose forward was called.
+    per_module = analysis.by_module()
+    by_module = tuple((name, int(per_module.get(f"model.{name}", 0))) for name, _ in model.named_children())
+    return int(analysis.total()), tuple((name, macs) for name, macs in by_module if macs)
+
+
+def pframe_kmac_per_pixel(model: HyTIP, height: int, width: int, *, counter: str = "ptflops",
+                          fvcore_outputs: str = "all") -> Tuple[MacCount, MacCount]:
+    """(encode, decode) MACs of one P-frame at ``width``x``height`` (multiples of 16), counted the release's way:
+    frame 2 with a temporal prior, on all-ones frames.
+
+    counter "ptflops" (default backend "pytorch", the release's call) or "fvcore". ``fvcore_outputs`` picks what
+    the fvcore trace returns: "all" (default; every op of the P-frame, including the feature generators that only
+    feed the next frame's buffer) or "reconstruction" (how the release's fvcore figure was traced; 0.936 kMAC/px
+    lower). ptflops hooks every module call, so it has no such choice."""
+    if counter not in COUNTERS:
+        raise InputError(f"MAC counter {counter!r}: expected one of {', '.join(COUNTERS)}")
+    if fvcore_outputs not in FVCORE_OUTPUTS:
+        raise InputError(f"fvcore_outputs {fvcore_outputs!r}: expected one of {', '.join(FVCORE_OUTPUTS)}")
+    if counter != "fvcore" and fvcore_outputs != "all":
+        raise InputError(f"fvcore_outputs={fvcore_outputs!r} only applies to counter='fvcore', not {counter!r}")
+    _check_size(height, width)
+    version = importlib.metadata.version(counter)
+    how = ("backend 'pytorch'" if counter == "ptflops" else FVCORE_OUTPUTS_TEXT[fvcore_outputs])
+    frame = torch.ones(1, 3, height, width)
+    counts = []
+    with _inference(model):
+        state = _counted_state(model, height, width)
+        for path in ("encode", "decode"):
+            if counter == "ptflops":
+                macs, by_module = _count_ptflops(model, state, path, frame)
+            else:
+                macs, by_module = _count_fvcore(model, state, path, frame, fvcore_outputs)
+            protocol = (f"{counter} {version} ({how}); {path}: {PATHS[path]}; {COUNTED_FRAME_TEXT}; "
+                        f"kMAC/pixel = MACs/(W*H)/1e3 at {width}x{height}; not counted: {NOT_COUNTED[counter]}")
+            counts.append(MacCount(counter, version, path, width, height, macs, macs / (width * height) / 1e3,
+                                   protocol, by_module))
+    return counts[0], counts[1]
+
+
+def parameter_counts(model: HyTIP) -> ParameterCounts:
+    """Parameters per top-level module, their total, and the release's "model size" (all but the intra coder)."""
+    modules = tuple(ModuleParameters(name, sum(p.numel() for p in child.parameters()), name != INTRA_MODULE)
+                    for name, child in model.named_children())
+    return ParameterCounts(
+        modules=modules,
+        total=sum(p.numel() for p in model.parameters()),
+        model_size=sum(m.parameters for m in modules if m.in_model_size),
+        protocol=f"parameters (not buffers) per top-level module; model size leaves out {INTRA_MODULE}, as the "
+                 "release's --compute_model_size, which does not build the intra coder",
+    )
+
+
+def temporal_buffer(model: HyTIP, height: int, width: int) -> TemporalBuffer:
+    """What a P-frame keeps for the next one at ``width``x``height`` (multiples of 16): the decoded frame plus
+    the model's temporal state, measured from one P-frame run."""
+    _check_size(height, width)
+    with _inference(model):
+        state = _counted_state(model, height, width)
+    buffered = {"ref_frame": torch.empty(1, 3, height, width), **state.tensors()}
+    tensors = []
+    for name, t in buffered.items():
+        c, h, w = t.shape[1:]
+        scale_h, scale_w = Fraction(h, height), Fraction(w, width)
+        if scale_h != scale_w:
+            raise RuntimeError(f"{name}: {w}x{h} is not a uniform scale of the {width}x{height} frame")
+        tensors.append(BufferTensor(name, c, h, w, f"{scale_h.numerator}/{scale_h.denominator}",
+                                    c * h * w / (height * width), 4 * c * h * w))
+    return TemporalBuffer(
+        width=width, height=height, tensors=tuple(tensors),
+        total_channel_equivalent=sum(t.channel_equivalent for t in tensors),
+        total_bytes_float32=sum(t.bytes_float32 for t in tensors),
+        protocol=f"{BUFFER_DEFINITION}; tensors kept after a P-frame (frame_idx=1, predict=False) plus the decoded "
+                 f"frame, at {width}x{height}",
+    )
+
+
+_C3_MACS = re.compile(r"decode MACs/pixel min=(\d+) max=(\d+|None)")
+
+
+def published_complexity(path: Path = PUBLISHED_COMPLEXITY) -> List[PublishedComplexity]:
+    """The published complexity figures of other codecs (provenance in anchors/README.md)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: published complexity CSV not found")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    expected = {"codec", "macs_per_frame", "params_M", "source", "note"}
+    if not rows or not expected <= set(rows[0]):
+        raise InputError(f"{path}: expected columns {sorted(expected)}, found {sorted(rows[0]) if rows else 'no rows'}")
+    records = []
+    for line, row in enumerate(rows, start=2):
+        match = _C3_MACS.search(row["note"])
+        if not row["macs_per_frame"] and not match:
+            raise InputError(f"{path} line {line}: neither macs_per_frame nor 'decode MACs/pixel min=.. max=..' "
+                             f"in the note for {row['codec']!r}")
+        records.append(PublishedComplexity(
+            codec=row["codec"],
+            macs_per_frame=row["macs_per_frame"] or None,
+            params_m=float(row["params_M"]) if row["params_M"] else None,
+            decode_mac_per_pixel_min=int(match.group(1)) if match else None,
+            decode_mac_per_pixel_max=int(match.group(2)) if match and match.group(2) != "None" else None,
+            source=row["source"], note=row["note"]))
+    return records
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+WEIGHTS_NOTE = ("Weights do not matter here: MACs, parameter counts and buffer shapes are fixed by the architecture "
+                "and the frame size, so the model is built with random initialisation.")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "complexity", help="parameters, kMAC/pixel and temporal buffer of HyTIP next to published figures",
+        description="Count HyTIP's parameters per module, the kMAC/pixel of one P-frame (encode: full forward with "
+                    "the temporal prior; decode: synthesis from latents) with ptflops and/or fvcore, and the "
+                    "temporal buffer, and print them beside the published complexity of other codecs "
+                    f"(anchors/published_complexity.csv). {WEIGHTS_NOTE}")
+    p.add_argument("--size", default="448x256", metavar="WxH",
+                   help="frame size, multiples of 16 (default 448x256; per-pixel MACs are the same at every "
+                        "multiple of 64)")
+    p.add_argument("--counter", nargs="+", choices=COUNTERS, default=["ptflops"],
+                   help="MAC counters (default: ptflops, the release's; fvcore is slower)")
+    p.add_argument("--csv", metavar="OUT", help="also write every measured figure, with its protocol, to this CSV")
+    p.set_defaults(func=run_complexity)
+
+
+def _parse_size(text: str) -> Tuple[int, int]:
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match:
+        raise InputError(f"--size {text!r}: expected WxH, e.g. 448x256")
+    return int(match.group(1)), int(match.group(2))
+
+
+CSV_COLUMNS = ("section", "name", "value", "unit", "protocol")
+
+
+def _csv_rows(params: ParameterCounts, macs: List[MacCount], buffer: TemporalBuffer) -> List[dict]:
+    rows = [dict(section="parameters", name=m.module, value=m.parameters, unit="parameters", protocol=params.protocol)
+            for m in params.modules]
+    rows += [dict(section="parameters", name="total", value=params.total, unit="parameters", protocol=params.protocol),
+             dict(section="parameters", name="model_size", value=params.model_size, unit="parameters",
+                  protocol=params.protocol)]
+    for m in macs:
+        name = f"{m.path} {m.counter} {m.counter_version}"
+        rows += [dict(section="kmac", name=name, value=m.macs, unit="MACs", protocol=m.protocol),
+                 dict(section="kmac", name=name, value=m.kmac_per_pixel, unit="kMAC/pixel", protocol=m.protocol)]
+    entries = [(t.name, t.channel_equivalent, t.bytes_float32) for t in buffer.tensors]
+    for name, equivalents, size in entries + [("total", buffer.total_channel_equivalent, buffer.total_bytes_float32)]:
+        rows += [dict(section="temporal_buffer", name=name, value=equivalents, unit="full-res channel equivalents",
+                      protocol=buffer.protocol),
+                 dict(section="temporal_buffer", name=name, value=size, unit="bytes (float32)",
+                      protocol=buffer.protocol)]
+    return rows
+
+
+def _published_macs(p: PublishedComplexity) -> str:
+    if p.macs_per_frame:
+        return f"{p.macs_per_frame} per frame (resolution not printed)"
+    low, high = p.decode_mac_per_pixel_min, p.decode_mac_per_pixel_max
+    if high is None:
+        return f"decode {low / 1e3:.1f} kMAC/px (smallest model; largest not published)"
+    if high == low:
+        return f"decode {low / 1e3:.1f} kMAC/px"
+    return f"decode {low / 1e3:.1f}-{high / 1e3:.1f} kMAC/px (smallest-largest model)"
+
+
+def run_complexity(args: argparse.Namespace) -> int:
+    width, height = _parse_size(args.size)
+    _check_size(height, width)
+    published = published_complexity()
+    model = HyTIP().eval()
+    params = parameter_counts(model)
+    macs = [m for counter in dict.fromkeys(args.counter) for m in pframe_kmac_per_pixel(model, height, width,
+                                                                                         counter=counter)]
+    buffer = temporal_buffer(model, height, width)
+
+    print(f"HyTIP complexity at {width}x{height}. {WEIGHTS_NOTE}\n")
+    print("Parameters per top-level module (" + params.protocol + ")")
+    table = pd.DataFrame([(m.module, m.parameters, "yes" if m.in_model_size else "no") for m in params.modules]
+                         + [("total", params.total, ""),
+                            ("model size", params.model_size, f"{params.model_size / 1e6:.3f} M")],
+                         columns=["module", "parameters", "in model size"])
+    print(table.to_string(index=False), "\n")
+
+    print(f"One P-frame ({COUNTED_FRAME_TEXT})")
+    table = pd.DataFrame([(f"{m.counter} {m.counter_version}", m.path, m.macs, f"{m.kmac_per_pixel:.2f}")
+                          for m in macs], columns=["counter", "path", "MACs", "kMAC/pixel"])
+    print(table.to_string(index=False))
+    for path, text in PATHS.items():
+        print(f"  {path}: {text}")
+    for counter in dict.fromkeys(args.counter):
+        print(f"  {counter} does not count: {NOT_COUNTED[counter]}")
+    if "fvcore" in args.counter:
+        print(f"  fvcore {FVCORE_OUTPUTS_TEXT['all']}; the release's fvcore figure traced the reconstruction only")
+    print()
+
+    print(f"Temporal buffer ({BUFFER_DEFINITION})")
+    table = pd.DataFrame([(t.name, t.channels, f"{t.width}x{t.height}", t.scale, t.channel_equivalent,
+                           t.bytes_float32) for t in buffer.tensors]
+                         + [("total", "", "", "", buffer.total_channel_equivalent, buffer.total_bytes_float32)],
+                         columns=["tensor", "channels", "size", "scale", "channel equivalents", "bytes (float32)"])
+    print(table.to_string(index=False), "\n")
+
+    print(f"Published complexity of other codecs ({PUBLISHED_COMPLEXITY.parent.name}/{PUBLISHED_COMPLEXITY.name}; "
+          "other protocols, copied as published)")
+    table = pd.DataFrame([(p.codec, _published_macs(p), "" if p.params_m is None else f"{p.params_m:g}",
+                           p.source.split(" ")[0]) for p in published],
+                         columns=["codec", "MACs", "params (M)", "source"])
+    print(table.to_string(index=False))
+
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            writer.writerows(_csv_rows(params, macs, buffer))
+        print(f"\nwrote {args.csv}")
+    return 0
