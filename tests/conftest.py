@@ -4,6 +4,6 @@ import torch
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
-    """One intra-op thread, as the official test loop sets: results do not depend on the thread count's kernels, and
-    the two pytest-xdist workers on two cores do not oversubscribe the CPU."""
+    """One intra-op thread: the setting the golden vectors were made with (the official test loop's), and no
+    oversubscription when two pytest-xdist workers share the two cores."""
     torch.set_num_threads(1)
