@@ -13,7 +13,7 @@ import warnings
 from bench.errors import BenchError
 
 # Modules that provide subcommands, in the order --help lists them.
-SUBCOMMAND_MODULES = ["bench.demo", "bench.catalog", "bench.export_png", "bench.bdrate_cli", "bench.complexity"]
+SUBCOMMAND_MODULES = ["bench.demo", "bench.catalog", "bench.export_png", "bench.bdrate_cli", "bench.anchor_gen", "bench.complexity"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from pytorch_msssim import ms_ssim
 
@@ -38,3 +39,17 @@ def msssim_rgb(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         return torch.full((x.shape[0],), math.nan, dtype=torch.float64)
     return ms_ssim(x.float(), ref.float(), data_range=1.0, size_average=False).double()
 
+
+
+def psnr_plane(x: np.ndarray, ref: np.ndarray, peak: int) -> float:
+    """PSNR in dB of one integer sample plane (Y, U or V) against its reference, peak = 2**bits - 1."""
+    mse = np.mean((x.astype(np.float64) - ref.astype(np.float64)) ** 2)
+    return 10 * math.log10(peak * peak / mse) if mse > 0 else math.inf
+
+
+def msssim_plane(x: np.ndarray, ref: np.ndarray, peak: int, device: str | torch.device = "cpu") -> float:
+    """MS-SSIM of one integer sample plane, scaled to [0, 1] by `peak`; NaN when too small for 5 scales."""
+    if min(x.shape) < MSSSIM_MIN_SIDE:
+        return math.nan
+    planes = [torch.from_numpy(a.astype(np.float32) / peak)[None, None].to(device) for a in (x, ref)]
+    return float(ms_ssim(planes[0], planes[1], data_range=1.0, size_average=False))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.metrics import msssim_rgb, psnr_rgb
+from bench.metrics import msssim_plane, msssim_rgb, psnr_plane, psnr_rgb
 
 
 def test_psnr_matches_formula_on_known_error():
@@ -39,3 +39,20 @@ def test_msssim_is_mean_of_per_channel_values():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="equal shape"):
         psnr_rgb(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5))
+
+
+def test_plane_psnr_uses_the_peak_of_the_bit_depth():
+    ref = np.full((4, 4), 512, np.uint16)
+    x = ref.copy()
+    x[0, 0] = 516  # mse = 16 / 16 = 1
+    assert psnr_plane(x, ref, 1023) == pytest.approx(20 * math.log10(1023))
+    assert psnr_plane(ref, ref, 255) == math.inf
+
+
+def test_plane_msssim_equals_rgb_msssim_of_a_grey_frame():
+    rng = np.random.default_rng(2)
+    ref = rng.integers(0, 256, (170, 180)).astype(np.uint8)
+    x = np.clip(ref.astype(int) + rng.integers(-9, 10, ref.shape), 0, 255).astype(np.uint8)
+    as_rgb = [torch.from_numpy(a.astype(np.float32) / 255).expand(1, 3, *a.shape) for a in (x, ref)]
+    assert msssim_plane(x, ref, 255) == pytest.approx(msssim_rgb(*as_rgb).item(), abs=1e-5)
+    assert math.isnan(msssim_plane(x[:100], ref[:100], 255))

@@ -1,0 +1,342 @@
+"""Conventional encoder backends for anchor generation: command lines, version capture, logs, bitstream size, decoding.
+
+Every backend encodes one headerless planar file (`RawVideo`) at one rate point into a raw elementary stream (no
+container, so the file size is the bitstream size), keeps the encoder's and decoder's full output as log files, and
+decodes the stream back to a headerless planar file. The exact command lines are documented in anchors/GENERATION.md.
+
+- x264, x265, SVT-AV1 and VVenC run through the ffmpeg of imageio-ffmpeg (or $IMAGEIO_FFMPEG_EXE), constant QP,
+  low delay (no frame reordering), no automatic key frames: the caller encodes each intra period separately.
+- VTM runs the user's EncoderApp / DecoderApp with the low-delay B configuration and DCVC's documented options.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError, InputError
+
+# Planar little-endian layouts the backends exchange: bit depth and chroma subsampling (1 = none, 2 = 4:2:0).
+RAW_FORMATS = {"yuv420p": (8, 2), "yuv420p10le": (10, 2), "yuv444p10le": (10, 1)}
+VTM_ENV = {"encoder": "HYTIP_VTM_ENCODER", "decoder": "HYTIP_VTM_DECODER", "cfg": "HYTIP_VTM_CFG"}
+VTM_HOW = ("build VTM-17.0 (https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM, tag VTM-17.0: cmake -B build "
+           "-DCMAKE_BUILD_TYPE=Release && cmake --build build; the apps land in bin/) and pass --vtm-encoder "
+           "bin/EncoderAppStatic --vtm-decoder bin/DecoderAppStatic --vtm-cfg cfg/encoder_lowdelay_vtm.cfg, or set "
+           f"{VTM_ENV['encoder']}, {VTM_ENV['decoder']} and {VTM_ENV['cfg']}")
+FFMPEG_HOW = ("install imageio-ffmpeg>=0.5, whose ffmpeg ships libx264, libx265, libsvtav1 and libvvenc, or set "
+              "IMAGEIO_FFMPEG_EXE to an ffmpeg built with that library")
+
+
+class EncoderMissing(BenchError):
+    """An encoder binary or library is not available; the message says how to provide it."""
+
+
+class EncoderFailed(BenchError):
+    """An encoder or decoder ran and failed; the message names its log file."""
+
+
+@dataclass(frozen=True)
+class RawVideo:
+    path: Path
+    width: int
+    height: int
+    pix_fmt: str
+    frames: int
+    fps: float
+
+    def __post_init__(self):
+        if self.pix_fmt not in RAW_FORMATS:
+            raise InputError(f"{self.path}: raw format {self.pix_fmt!r} is not one of {sorted(RAW_FORMATS)}")
+
+    @property
+    def bit_depth(self) -> int:
+        return RAW_FORMATS[self.pix_fmt][0]
+
+    @property
+    def chroma_format(self) -> str:
+        return "420" if RAW_FORMATS[self.pix_fmt][1] == 2 else "444"
+
+    @property
+    def frame_bytes(self) -> int:
+        sub = RAW_FORMATS[self.pix_fmt][1]
+        chroma = -(-self.width // sub) * -(-self.height // sub)
+        return (self.width * self.height + 2 * chroma) * (2 if self.bit_depth > 8 else 1)
+
+    def with_path(self, path: Path, pix_fmt: str | None = None) -> "RawVideo":
+        return RawVideo(Path(path), self.width, self.height, pix_fmt or self.pix_fmt, self.frames, self.fps)
+
+    def read(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Frame i (0-based) as its three planes (uint8, or uint16 holding 10-bit codes)."""
+        sub = RAW_FORMATS[self.pix_fmt][1]
+        cw, ch = -(-self.width // sub), -(-self.height // sub)
+        dtype = np.dtype("<u2") if self.bit_depth > 8 else np.dtype(np.uint8)
+        flat = np.fromfile(self.path, dtype=dtype, count=self.frame_bytes // dtype.itemsize,
+                           offset=i * self.frame_bytes)
+        ny = self.width * self.height
+        return (flat[:ny].reshape(self.height, self.width), flat[ny:ny + cw * ch].reshape(ch, cw),
+                flat[ny + cw * ch:].reshape(ch, cw))
+
+    def check_size(self) -> None:
+        size = self.path.stat().st_size
+        if size != self.frames * self.frame_bytes:
+            raise EncoderFailed(f"{self.path}: expected {self.frames} {self.width}x{self.height} {self.pix_fmt} frames "
+                                f"({self.frames * self.frame_bytes} bytes), found {size} bytes "
+                                f"({size / self.frame_bytes:.2f} frames)")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    bitstream: Path
+    bits: int
+    command: tuple[str, ...]
+    log: Path
+    version: str
+    reported: dict  # what the encoder itself printed about the result (VTM's summary line), may be empty
+
+
+def _run(cmd: list[str], log: Path, what: str) -> str:
+    """Run a command with its stdout and stderr kept in `log`; a non-zero exit raises naming the log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as handle:
+        handle.write("$ " + " ".join(cmd) + "\n")
+        handle.flush()
+        result = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    if result.returncode:
+        tail = " | ".join(text.strip().splitlines()[-3:])
+        raise EncoderFailed(f"{what} exited with status {result.returncode}; see {log} ({tail[-300:]})")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------- ffmpeg backends
+@functools.lru_cache(maxsize=None)
+def _ffmpeg_encoders(ffmpeg: str) -> frozenset[str]:
+    try:
+        out = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    except OSError as exc:
+        raise EncoderMissing(f"ffmpeg at {ffmpeg} cannot run ({exc}); {FFMPEG_HOW}") from None
+    return frozenset(m.group(1) for m in re.finditer(r"^\s*V\S*\s+(\S+)", out, re.MULTILINE))
+
+
+def _ffmpeg_path() -> str:
+    from bench.readers import ffmpeg_exe
+
+    return ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class FFmpegEncoder:
+    """An encoder library inside ffmpeg. Subclasses give the library, stream format and options."""
+
+    ffmpeg: str | None = None  # None: the ffmpeg of imageio-ffmpeg (or $IMAGEIO_FFMPEG_EXE)
+    threads: int = 1
+
+    name = ""
+    codec = ""
+    library = ""
+    muxer = ""         # raw elementary stream muxer: the file size is the bitstream size
+    suffix = ""
+    input_formats = ()
+    default_rates = ()
+    version_pattern = ""  # regex over the log (and the bitstream head) whose group 1 is the library version
+
+    @property
+    def exe(self) -> str:
+        return self.ffmpeg or _ffmpeg_path()
+
+    def check(self) -> None:
+        exe = self.exe
+        if os.sep in exe and not Path(exe).is_file() or os.sep not in exe and shutil.which(exe) is None:
+            raise EncoderMissing(f"{self.name}: ffmpeg not found at {exe}; {FFMPEG_HOW}")
+        if self.library not in _ffmpeg_encoders(exe):
+            raise EncoderMissing(f"{self.name}: the ffmpeg at {exe} has no {self.library} encoder; {FFMPEG_HOW}")
+
+    def input_format(self, chroma_format: str, bit_depth: int) -> str:
+        """The raw format this backend is fed for a source of this chroma format and depth."""
+        wanted = "yuv420p" if chroma_format == "420" and bit_depth == 8 else f"yuv{chroma_format}p10le"
+        if wanted in self.input_formats:
+            return wanted
+        upgraded = f"yuv{chroma_format}p10le"
+        if upgraded in self.input_formats:
+            return upgraded
+        raise InputError(f"{self.name}: cannot code {chroma_format} {bit_depth}-bit input; it takes "
+                         f"{', '.join(self.input_formats)}")
+
+    def options(self, qp) -> list[str]:
+        """Encoder options at QP `qp` (an int, or a placeholder string for describe())."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The rate-independent command line, for the CSV's codec_config column."""
+        return " ".join(["ffmpeg", "-c:v", self.library, *self.options("{qp}")])
+
+    def encode(self, src: RawVideo, qp: int, bitstream: Path, log: Path) -> Encoded:
+        cmd = [self.exe, "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", src.pix_fmt, "-s", f"{src.width}x{src.height}",
+               "-r", f"{src.fps:g}", "-i", str(src.path), "-frames:v", str(src.frames), "-an", "-fps_mode", "passthrough",
+               "-c:v", self.library, *self.options(qp), "-f", self.muxer, str(bitstream)]
+        text = _run(cmd, log, f"{self.name} encoder")
+        head = bitstream.read_bytes()[:4096].decode("latin-1")
+        library = re.search(self.version_pattern, text) or re.search(self.version_pattern, head)
+        ffmpeg = re.search(r"ffmpeg version (\S+)", text)
+        version = (f"{library.group(1) if library else 'unknown'} "
+                   f"(ffmpeg {ffmpeg.group(1) if ffmpeg else 'unknown'})")
+        return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log, version, {})
+
+    def decode(self, bitstream: Path, like: RawVideo, out: Path, log: Path) -> RawVideo:
+        """Decode to raw planes in the format that was encoded; ffmpeg's native decoder, no conversion."""
+        cmd = [self.exe, "-nostdin", "-y", "-i", str(bitstream), "-fps_mode", "passthrough", "-f", "rawvideo",
+               "-pix_fmt", like.pix_fmt, str(out)]
+        _run(cmd, log, f"{self.name} decoder (ffmpeg)")
+        decoded = like.with_path(out)
+        decoded.check_size()
+        return decoded
+
+
+class X264(FFmpegEncoder):
+    name, codec, library, muxer, suffix = "x264", "x264", "libx264", "h264", ".264"
+    input_formats = ("yuv420p", "yuv420p10le", "yuv444p10le")
+    default_rates = (22, 27, 32, 37)
+    version_pattern = r"x264 - (core \d+(?: r\d+ \w+)?)"
+
+    def options(self, qp):
+        return ["-preset", "medium", "-tune", "psnr", "-qp", str(qp), "-threads", str(self.threads),
+                "-x264-params", "keyint=infinite:scenecut=0:bframes=0"]
+
+
+class X265(FFmpegEncoder):
+    name, codec, library, muxer, suffix = "x265", "x265", "libx265", "hevc", ".265"
+    input_formats = ("yuv420p", "yuv420p10le", "yuv444p10le")
+    default_rates = (22, 27, 32, 37)
+    version_pattern = r"HEVC encoder version (\S+)"
+
+    def options(self, qp):
+        return ["-preset", "medium", "-tune", "psnr", "-x265-params",
+                f"qp={qp}:keyint=-1:scenecut=0:bframes=0:pools={self.threads}:frame-threads={self.threads}"]
+
+
+class SVTAV1(FFmpegEncoder):
+    name, codec, library, muxer, suffix = "svtav1", "SVT-AV1", "libsvtav1", "obu", ".obu"
+    input_formats = ("yuv420p", "yuv420p10le")
+    default_rates = (27, 35, 43, 51)  # AV1 qindex-scaled QP 0..63; spans about the bitrates of VTM QP 22..37
+    version_pattern = r"SVT-AV1 Encoder Lib (v\S+)"
+
+    def options(self, qp):
+        return ["-preset", "6", "-svtav1-params", f"pred-struct=1:rc=0:qp={qp}:keyint=-1:scd=0:lp={self.threads}"]
+
+
+class VVenC(FFmpegEncoder):
+    name, codec, library, muxer, suffix = "vvenc", "VVenC", "libvvenc", "vvc", ".266"
+    input_formats = ("yuv420p10le",)  # the ffmpeg wrapper accepts only 10-bit 4:2:0
+    default_rates = (22, 27, 32, 37)
+    version_pattern = r"libvvenc version: (\S+)"
+
+    def options(self, qp):
+        # Low delay as far as the wrapper allows: no reordering (PicReordering=0) needs DecodingRefreshType=none and
+        # an auto GOP of 8, which gives low-delay B; IntraPeriod=-1 keeps the only intra frame the first one.
+        return ["-preset", "medium", "-qpa", "0", "-qp", str(qp), "-vvenc-params",
+                f"PicReordering=0:DecodingRefreshType=none:GOPSize=8:IntraPeriod=-1:Threads={self.threads}"]
+
+
+# ---------------------------------------------------------------------------------------------------- VTM
+_VTM_VERSION = re.compile(r"VTM Encoder Version (\S+)")
+# EncoderApp ends with a "Total Frames | Bitrate Y-PSNR U-PSNR V-PSNR YUV-PSNR" header and a row marked "a" (all
+# frames); rows marked i/p/b (per slice type, at higher verbosity) are not matched.
+_VTM_SUMMARY = re.compile(r"Total Frames \|.*\n\s*(\d+)\s+a\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)")
+
+
+def parse_vtm_log(text: str) -> dict:
+    """EncoderApp's version and its all-frames summary (frames, kbps, Y/U/V/YUV PSNR at the coding bit depth)."""
+    version = _VTM_VERSION.search(text)
+    summary = _VTM_SUMMARY.search(text)
+    if version is None or summary is None:
+        raise EncoderFailed("VTM EncoderApp log has no " + ("'VTM Encoder Version'" if version is None else
+                                                            "'Total Frames' summary") + " line; is it VTM's EncoderApp?")
+    frames, kbps, y, u, v, yuv = summary.groups()
+    return {"version": version.group(1), "frames": int(frames), "kbps": float(kbps), "psnr_y": float(y),
+            "psnr_u": float(u), "psnr_v": float(v), "psnr_yuv": float(yuv)}
+
+
+@dataclass(frozen=True)
+class VTM:
+    """VTM's EncoderApp and DecoderApp with the low-delay B configuration file (encoder_lowdelay_vtm.cfg)."""
+
+    encoder_app: str | None = None
+    decoder_app: str | None = None
+    cfg: str | None = None
+    threads: int = 1  # VTM is single-threaded; kept for the common interface
+
+    name = "vtm"
+    codec = "VTM"
+    suffix = ".bin"
+    input_formats = ("yuv420p", "yuv420p10le", "yuv444p10le")
+    default_rates = (22, 27, 32, 37)
+
+    def _paths(self) -> dict[str, str | None]:
+        return {"encoder": self.encoder_app or os.environ.get(VTM_ENV["encoder"]),
+                "decoder": self.decoder_app or os.environ.get(VTM_ENV["decoder"]),
+                "cfg": self.cfg or os.environ.get(VTM_ENV["cfg"])}
+
+    def check(self) -> None:
+        paths = self._paths()
+        unset = [k for k, v in paths.items() if not v]
+        if unset:
+            raise EncoderMissing(f"vtm: no VTM {', '.join(unset)} given; {VTM_HOW}")
+        for what, path in paths.items():
+            if not Path(path).is_file():
+                raise EncoderMissing(f"vtm: {what} {path} does not exist; {VTM_HOW}")
+            if what != "cfg" and not os.access(path, os.X_OK):
+                raise EncoderMissing(f"vtm: {what} {path} is not executable; {VTM_HOW}")
+
+    def input_format(self, chroma_format: str, bit_depth: int) -> str:
+        return "yuv420p" if chroma_format == "420" and bit_depth == 8 else f"yuv{chroma_format}p10le"
+
+    def options(self, src: RawVideo, qp: int) -> list[str]:
+        """DCVC's documented low-delay options (DCVC-family/test_conditions.md) for YUV420 or YUV444 10-bit input.
+
+        The caller codes each GOP as its own stream, so the intra period is -1 (only the first frame is intra): VTM
+        accepts no other value for a stream shorter than the period, or a period that is not a multiple of GOPSize 8.
+        """
+        opts = ["-c", str(self._paths()["cfg"]), "-f", str(src.frames), "-q", str(qp), "--IntraPeriod=-1",
+                f"--InputFile={src.path}", f"--SourceWidth={src.width}", f"--SourceHeight={src.height}",
+                f"--FrameRate={round(src.fps)}", "--Level=6.2", f"--InputBitDepth={src.bit_depth}"]
+        if src.chroma_format == "444":
+            opts += ["--InputChromaFormat=444", "--ChromaFormatIDC=444"]
+        return opts + ["--DecodingRefreshType=2"]
+
+    def describe(self) -> str:
+        return (f"EncoderApp -c {Path(str(self._paths()['cfg'])).name} -q {{qp}} --IntraPeriod=-1 "
+                "--Level=6.2 --InputBitDepth={8|10} [--InputChromaFormat=444 --ChromaFormatIDC=444] "
+                "--DecodingRefreshType=2")
+
+    def encode(self, src: RawVideo, qp: int, bitstream: Path, log: Path) -> Encoded:
+        cmd = [str(self._paths()["encoder"]), *self.options(src, qp), "-b", str(bitstream)]
+        reported = parse_vtm_log(_run(cmd, log, "VTM EncoderApp"))
+        if reported["frames"] != src.frames:
+            raise EncoderFailed(f"VTM EncoderApp coded {reported['frames']} frames, expected {src.frames}; see {log}")
+        return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log, reported.pop("version"), reported)
+
+    def decode(self, bitstream: Path, like: RawVideo, out: Path, log: Path) -> RawVideo:
+        """DecoderApp writes 10-bit planes (-d 10) of the coded chroma format."""
+        cmd = [str(self._paths()["decoder"]), "-b", str(bitstream), "-o", str(out), "-d", "10"]
+        _run(cmd, log, "VTM DecoderApp")
+        decoded = like.with_path(out, f"yuv{like.chroma_format}p10le")
+        decoded.check_size()
+        return decoded
+
+
+ENCODERS = {cls.name: cls for cls in (X264, X265, SVTAV1, VVenC, VTM)}
+
+
+def make_encoder(name: str, **options):
+    """An encoder backend by name (x264, x265, svtav1, vvenc, vtm) with its options (threads; VTM paths)."""
+    if name not in ENCODERS:
+        raise InputError(f"unknown encoder {name!r}; expected one of {', '.join(ENCODERS)}")
+    cls = ENCODERS[name]
+    accepted = set(cls.__dataclass_fields__)
+    return cls(**{k: v for k, v in options.items() if k in accepted})

@@ -1,0 +1,109 @@
+"""bench.jobs: stable keys, atomic records, skip of finished jobs, retries of failed and killed ones, parallel runs."""
+import json
+import os
+
+import pytest
+
+from bench.errors import InputError
+from bench.jobs import Job, job_key, load_record, record_path, run_jobs, write_record
+
+
+def square(x, log):
+    with open(log, "a") as f:  # one line per execution, so a test can count real work
+        f.write(f"{x}\n")
+    return {"x": x, "square": x * x, "pid": os.getpid()}
+
+
+def fail_once(flag, log):
+    with open(log, "a") as f:
+        f.write("ran\n")
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        raise RuntimeError("first attempt fails")
+    return {"ok": True}
+
+
+def die_once(flag):
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        os._exit(9)  # as a killed worker: no exception, no record
+    return {"ok": True}
+
+
+def not_json():
+    return {"value": float("nan")}
+
+
+def _lines(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_job_key_is_stable_and_filesystem_safe():
+    assert job_key("x264", "UVG", "Beauty", "qp 22", "BT.601/x") == "x264__UVG__Beauty__qp-22__BT.601-x"
+    assert job_key("a", 1) == job_key("a", 1)
+    with pytest.raises(InputError, match="letter or digit"):
+        job_key("a", "///")
+    with pytest.raises(InputError, match="filesystem-safe"):
+        Job("a/b", square)
+
+
+def test_results_recorded_and_rerun_does_no_work(tmp_path):
+    log = tmp_path / "calls.txt"
+    jobs = [Job(job_key("sq", x), square, {"x": x, "log": str(log)}) for x in (2, 3, 4)]
+    first = run_jobs(jobs, tmp_path / "rec", progress=False)
+    assert first.ok and sorted(first.ran) == sorted(j.key for j in jobs) and not first.skipped
+    assert first.done["sq__3"]["result"]["square"] == 9
+    assert json.loads(record_path(tmp_path / "rec", "sq__4").read_text())["status"] == "done"
+    assert len(_lines(log)) == 3
+    second = run_jobs(jobs, tmp_path / "rec", progress=False)
+    assert not second.ran and sorted(second.skipped) == sorted(j.key for j in jobs)
+    assert second.done["sq__2"]["result"]["square"] == 4
+    assert len(_lines(log)) == 3  # nothing ran again
+
+
+def test_failed_job_is_recorded_others_finish_and_rerun_retries_only_it(tmp_path):
+    log, flaky_log = tmp_path / "calls.txt", tmp_path / "flaky.txt"
+    jobs = [Job("good1", square, {"x": 1, "log": str(log)}),
+            Job("flaky", fail_once, {"flag": str(tmp_path / "flag"), "log": str(flaky_log)}),
+            Job("good2", square, {"x": 2, "log": str(log)})]
+    first = run_jobs(jobs, tmp_path / "rec", progress=False)
+    assert not first.ok and set(first.failed) == {"flaky"} and set(first.done) == {"good1", "good2"}
+    record = load_record(tmp_path / "rec", "flaky")
+    assert record["status"] == "failed" and "RuntimeError: first attempt fails" in record["error"]
+    assert "fail_once" in record["traceback"]
+    second = run_jobs(jobs, tmp_path / "rec", progress=False)
+    assert second.ok and second.ran == ["flaky"] and sorted(second.skipped) == ["good1", "good2"]
+    assert len(_lines(log)) == 2 and len(_lines(flaky_log)) == 2
+
+
+def test_parallel_run_with_a_killed_worker_is_completed_by_a_rerun(tmp_path):
+    log = tmp_path / "calls.txt"
+    jobs = [Job("dies", die_once, {"flag": str(tmp_path / "flag")})]
+    jobs += [Job(job_key("sq", x), square, {"x": x, "log": str(log)}) for x in range(4)]
+    first = run_jobs(jobs, tmp_path / "rec", workers=2, progress=False)
+    assert "dies" in first.failed and "worker process failed" in first.failed["dies"]
+    assert load_record(tmp_path / "rec", "dies") is None  # a killed job leaves no record
+    second = run_jobs(jobs, tmp_path / "rec", workers=2, progress=False)
+    assert second.ok and set(second.done) == {j.key for j in jobs}
+    assert "dies" in second.ran and not set(second.ran) & set(first.ran)
+    assert sorted(int(x) for x in _lines(log)) == [0, 1, 2, 3]  # each square ran exactly once over both runs
+    assert all(second.done[f"sq__{x}"]["result"]["pid"] != os.getpid() for x in range(4))  # ran in worker processes
+
+
+def test_torn_record_counts_as_not_done_and_non_json_result_fails(tmp_path):
+    log = tmp_path / "calls.txt"
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    record_path(rec, "sq__5").write_text('{"status": "done", "res')  # a torn write from an old, non-atomic writer
+    summary = run_jobs([Job("sq__5", square, {"x": 5, "log": str(log)}), Job("nan", not_json)], rec, progress=False)
+    assert summary.ran == ["sq__5"] and "Out of range float" in summary.failed["nan"]
+    assert load_record(rec, "nan")["status"] == "failed"
+
+
+def test_write_record_is_atomic_and_keys_must_be_unique(tmp_path):
+    path = tmp_path / "r.json"
+    write_record(path, {"a": 1})
+    write_record(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2} and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    with pytest.raises(InputError, match="given to two jobs"):
+        run_jobs([Job("k", square), Job("k", square)], tmp_path, progress=False)
