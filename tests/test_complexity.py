@@ -26,15 +26,6 @@ FVCORE = OFFICIAL["fvcore_encode_448x256"]
 W, H = 448, 256
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The release's test setting; on a shared CPU, multi-threaded kernels of these small tensors mostly wait.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

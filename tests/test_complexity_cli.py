@@ -4,7 +4,6 @@ import csv
 import re
 
 import pytest
-import torch
 
 from bench import cli
 from bench.complexity import (PUBLISHED_COMPLEXITY, parameter_counts, pframe_kmac_per_pixel, published_complexity,
@@ -13,15 +12,6 @@ from bench.errors import InputError
 from hytip.model import HyTIP
 
 H = W = 64
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The release's test setting; on a shared CPU, multi-threaded kernels of these small tensors mostly wait.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

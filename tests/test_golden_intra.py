@@ -33,14 +33,7 @@ def intra():
     return model.if_model.eval()
 
 
-@pytest.fixture(autouse=True)
-def official_settings():
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det)
+pytestmark = pytest.mark.usefixtures("official_settings")
 
 
 def _frame0(case):

@@ -27,17 +27,6 @@ def model():
     return model.eval()
 
 
-@pytest.fixture(scope="module")
-def official_settings():
-    """Test-time settings of the official harness: 1 thread, deterministic algorithms (restored after)."""
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det)
-
-
 class _Replay:
     """A LatentSource that hands the decoder the encoder's symbols (entropy coding is lossless)."""
 
