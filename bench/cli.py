@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from bench.errors import BenchError
+from hytip.errors import HytipError
 
 # Modules that provide subcommands, in the order --help lists them.
 SUBCOMMAND_MODULES = ["bench.demo", "bench.catalog", "bench.export_png", "bench.bdrate_cli", "bench.anchor_gen", "bench.complexity"]
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except BenchError as exc:
+    except (BenchError, HytipError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

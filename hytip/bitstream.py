@@ -14,6 +14,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import HytipError
+
 MAGIC = b"\x89HYTIP\r\n"        # non-ASCII first byte and CR LF catch text-mode transfers, as in PNG
 VERSION = 1
 CHECKPOINT_ID_BYTES = 8
@@ -27,7 +29,7 @@ _RECORD_HEAD = struct.Struct(">BBI")    # frame type, string count, symbols CRC3
 _MAX_VARINT_BYTES = 5
 
 
-class BitstreamError(ValueError):
+class BitstreamError(HytipError):
     """The data is not a valid HyTIP bitstream of a supported version."""
 
 

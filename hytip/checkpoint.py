@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from .entropy_models import GaussianConditional
+from .errors import HytipError
 from .intra import IntraNet
 
 # The release loader keeps these top-level names whole (they are not wrapped in DataParallel).
@@ -23,7 +24,7 @@ _UNWRAPPED = ("feature_frame_generate", "criterion")
 _SHOWN = 5  # how many offending keys an error message lists
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HytipError):
     """The file is not a loadable HyTIP checkpoint for the given model."""
 
 

@@ -31,6 +31,8 @@ import torch
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models.entropy_models import pmf_to_quantized_cdf
 
+from .errors import HytipError
+
 PRECISION = 16
 # |symbol| bound: keeps the bypass code of an out-of-support value inside the coder's 32-bit arithmetic.
 MAX_ABS_SYMBOL = 1 << 24
@@ -46,7 +48,7 @@ _INTRA_SUPPORT_MAX = 50
 _INTRA_CDF_HIGH = 0.9999
 
 
-class EntropyCodingError(ValueError):
+class EntropyCodingError(HytipError):
     """Inputs the coder cannot code or a string it cannot decode."""
 
 

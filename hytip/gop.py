@@ -18,19 +18,25 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .errors import HytipError
+
 ALIGN_FACTOR = 16
 GOP_SIZE = 32
 RESET_INTERVAL = 32
 
 
-class PlanError(ValueError):
+class PlanError(HytipError):
     """Invalid frame-plan parameters."""
+
+
+def padding(height: int, width: int, factor: int = ALIGN_FACTOR) -> tuple[int, int]:
+    """(right, bottom): columns and rows that bring a height x width frame to multiples of `factor`."""
+    return -width % factor, -height % factor
 
 
 def pad_to_multiple(x: torch.Tensor, factor: int = ALIGN_FACTOR) -> tuple[torch.Tensor, tuple[int, int]]:
     """Replicate-pad a (N, C, H, W) tensor right and bottom to multiples of `factor`; returns (padded, (right, bottom))."""
-    height, width = x.shape[-2:]
-    right, bottom = -width % factor, -height % factor
+    right, bottom = padding(*x.shape[-2:], factor)
     if right or bottom:
         x = F.pad(x, (0, right, 0, bottom), mode="replicate")
     return x, (right, bottom)

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .entropy_models import BitEstimator
+from .errors import HytipError
 from .layers import DCB, RBS, RBU, UNet, conv
 
 N = 256
@@ -33,7 +34,7 @@ STEP_PARITIES = ((0, 1, 2, 3), (3, 2, 1, 0), (2, 3, 0, 1), (1, 0, 3, 2))
 _PARITY_RC = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
-class IntraInputError(ValueError):
+class IntraInputError(HytipError):
     """Bad input to the intra coder (shape, quality index, state)."""
 
 
@@ -200,29 +201,33 @@ class IntraNet(nn.Module):
         return y_hat_so_far * q_step
 
     # ---- entry points (64-aligned input) ---------------------------------------------------------------
-    def forward(self, x: torch.Tensor, q_index) -> dict:
-        """Estimation path: ``x_hat`` (not clamped) and likelihoods of y and z, as the release's forward."""
+    def _code(self, x: torch.Tensor, q_index):
+        """One encoder pass: the four-step quantisation, z_hat, and the (unclamped) reconstruction."""
         q_enc, q_dec = self.q_scales(q_index)
         y, z_hat, common = self.analysis(x, q_enc)
         yq = self.quantise_y(y, common)
-        x_hat = self.synthesis(yq["y_hat"], q_dec)
+        return yq, z_hat, self.synthesis(yq["y_hat"], q_dec)
+
+    def likelihoods(self, yq: dict, z_hat: torch.Tensor) -> dict:
+        """Likelihoods of y (zero-mean Gaussian on the symbols, σ clamped as the release does, no 0.11 floor) and z."""
         sigma = yq["scales"].clamp(1e-5, 1e10)
         gaussian = torch.distributions.Normal(torch.zeros_like(sigma), sigma)
-        likelihood_y = gaussian.cdf(yq["y_q"] + 0.5) - gaussian.cdf(yq["y_q"] - 0.5)
-        likelihood_z = self.bit_estimator_z.likelihood(z_hat)
-        return {"x_hat": x_hat, "likelihoods": {"y": likelihood_y, "z": likelihood_z},
-                "y_q": yq["y_q"], "z_hat": z_hat}
+        return {"y": gaussian.cdf(yq["y_q"] + 0.5) - gaussian.cdf(yq["y_q"] - 0.5),
+                "z": self.bit_estimator_z.likelihood(z_hat)}
+
+    def forward(self, x: torch.Tensor, q_index) -> dict:
+        """Estimation path: ``x_hat`` (not clamped) and likelihoods of y and z, as the release's forward."""
+        yq, z_hat, x_hat = self._code(x, q_index)
+        return {"x_hat": x_hat, "likelihoods": self.likelihoods(yq, z_hat), "y_q": yq["y_q"], "z_hat": z_hat}
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor, q_index) -> dict:
         """What the entropy coder needs: ``z_hat`` [B,256,h/4,w/4], per-step ``sym_steps`` and their σ
-        ``scale_steps`` (4 × [B,64,h,w]), and the encoder's reconstruction ``x_hat`` (clamped)."""
-        q_enc, q_dec = self.q_scales(q_index)
-        y, z_hat, common = self.analysis(x, q_enc)
-        yq = self.quantise_y(y, common)
-        x_hat = self.synthesis(yq["y_hat"], q_dec).clamp(0, 1)
+        ``scale_steps`` (4 × [B,64,h,w]), the encoder's reconstruction ``x_hat`` (clamped), and the
+        ``likelihoods`` of the same pass (the estimated rate, without a second forward)."""
+        yq, z_hat, x_hat = self._code(x, q_index)
         return {"z_hat": z_hat, "sym_steps": yq["sym_steps"], "scale_steps": yq["scale_steps"],
-                "x_hat": x_hat}
+                "x_hat": x_hat.clamp(0, 1), "likelihoods": self.likelihoods(yq, z_hat)}
 
     @torch.no_grad()
     def decode(self, z_hat: torch.Tensor, decode_step: Callable[[int, torch.Tensor], torch.Tensor],

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hytip.entropy_models import BitEstimator, GaussianConditional
+from hytip.errors import HytipError
 from hytip.layers import DCB4, DCBI, GDN, RBS, RBU, conv, subpel1
 
 CH = 64            # channel_mv = channel_N = g_ch_z
@@ -21,7 +22,7 @@ NUM_QP = 64
 Q_STEP_FLOOR = 0.5
 
 
-class PFrameInputError(ValueError):
+class PFrameInputError(HytipError):
     """Inconsistent P-frame inputs (temporal state, QP or shapes)."""
 
 

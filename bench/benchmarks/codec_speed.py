@@ -1,0 +1,145 @@
+"""Benchmark: HyTIP coding speed and peak memory per frame, with our codec (hytip.Codec).
+
+Times every frame of a short sequence (I, then P-frames) in the three modes: estimated (forward path only),
+compress (forward + rANS + container) and decompress, at each requested size; the P-frame time is the mean
+over the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest run's figure is kept. The input is the bundled Big Buck Bunny clip scaled
+by ffmpeg to the coded size, so the content is real video. A warm-up sequence runs first (oneDNN / cuDNN
+primitive creation is not part of the per-frame cost).
+
+    python -m bench.benchmarks.codec_speed --checkpoint PSNR-RGB.pth.tar [--sizes 448x256 1920x1024]
+        [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0] [--i-quality 0] [--repeat 1]
+
+Wall time per frame, and the process's CPU time (all threads), which other load on the machine distorts less;
+the load average is printed with the figures. Peak memory: CPU, the process's resident high-water mark over the mode (VmHWM, reset before each mode;
+includes the model, ~0.2 GB); CUDA, torch's peak allocated memory. Weights do not change the network's
+cost, but they do change the entropy coder's (symbol statistics): report which checkpoint was used.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import hytip
+from bench.clips import bundled_clip_path
+from bench.readers import ffmpeg_exe
+
+
+def clip_frames(width: int, height: int, count: int, start: int = 20) -> torch.Tensor:
+    """``count`` frames [T,3,H,W] in [0,1] of the bundled clip, scaled to width x height (bicubic)."""
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(bundled_clip_path()),
+                          "-vf", f"select=gte(n\\,{start}),scale={width}:{height}:flags=bicubic",
+                          "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         check=True, capture_output=True).stdout
+    frames = np.frombuffer(raw, np.uint8).reshape(count, height, width, 3)
+    return torch.from_numpy(frames.copy()).permute(0, 3, 1, 2).float().div(255)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")     # resets VmHWM (Linux)
+        except OSError:
+            pass
+
+
+def _peak_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2 ** 30
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2 ** 20
+    return float("nan")
+
+
+def _timed(results, device: torch.device) -> list[tuple[str, float, float]]:
+    """(frame type, wall seconds, process CPU seconds) per frame of a result iterator."""
+    out = []
+    it = iter(results)
+    while True:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            r = next(it)
+        except StopIteration:
+            return out
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out.append((r.type, time.perf_counter() - start, time.process_time() - cpu))
+
+
+def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, folder: Path) -> dict:
+    device = codec.device
+    path = folder / "speed.hytip"
+    modes = {
+        "estimate": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality),
+        "compress": lambda: codec.compress(iter(frames), path, qp=qp, i_quality=i_quality),
+        "decompress": lambda: codec.decompress(path),
+    }
+    figures = {}
+    for mode, run in modes.items():
+        _reset_peak(device)
+        times = _timed(run(), device)
+        p_times = [t for k, t in enumerate(times) if t[0] == "P" and k >= 2] or [t for t in times if t[0] == "P"]
+        figures[mode] = {"I_s": times[0][1], "I_cpu_s": times[0][2],
+                         "P_s": statistics.mean(t[1] for t in p_times) if p_times else float("nan"),
+                         "P_cpu_s": statistics.mean(t[2] for t in p_times) if p_times else float("nan"),
+                         "P_frames": len(p_times), "peak_GB": _peak_gb(device)}
+    figures["stream_bytes"] = path.stat().st_size
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="HyTIP checkpoint (release or golden)")
+    parser.add_argument("--sizes", nargs="+", default=["448x256"], help="WxH, multiples of 16")
+    parser.add_argument("--frames", type=int, default=4, help="frames per sequence (I + P-frames)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    parser.add_argument("--qp", type=int, default=0)
+    parser.add_argument("--i-quality", type=int, default=0)
+    parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size; the fastest figures are kept")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    print(f"protocol: torch {torch.__version__}, float32, inference mode, deterministic algorithms, "
+          f"threads {torch.get_num_threads()}, "
+          f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"checkpoint: {args.checkpoint}; clip: bundled Big Buck Bunny scaled with ffmpeg; "
+          f"{args.frames} frames per run, QP {args.qp}, I-quality {args.i_quality}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for device in args.device:
+            # Deterministic mode: on CUDA, decoding is exact only with deterministic kernels.
+            codec = hytip.load(args.checkpoint, device=device, deterministic=True, threads=args.threads)
+            name = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({args.threads} threads)"
+            print(f"device: {name}; checkpoint sha256 {codec.checkpoint.sha256[:16]}")
+            for size in args.sizes:
+                width, height = (int(v) for v in size.split("x"))
+                frames = clip_frames(width, height, args.frames)
+                if not args.no_warmup:
+                    measure(codec, frames[:3], args.qp, args.i_quality, Path(tmp))
+                runs = [measure(codec, frames, args.qp, args.i_quality, Path(tmp)) for _ in range(args.repeat)]
+                f = {**runs[0], **{mode: {k: min(r[mode][k] for r in runs) for k in runs[0][mode]}
+                                   for mode in ("estimate", "compress", "decompress")}}
+                for mode in ("estimate", "compress", "decompress"):
+                    m = f[mode]
+                    print(f"{device:5s} {size:>10s} {mode:10s} I {m['I_s']:7.3f} s (CPU {m['I_cpu_s']:7.3f} s)  "
+                          f"P {m['P_s']:7.3f} s (CPU {m['P_cpu_s']:7.3f} s, mean of {m['P_frames']})  "
+                          f"peak {m['peak_GB']:.2f} GB")
+                print(f"load average now: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+                print(f"{device:5s} {size:>10s} stream {f['stream_bytes']} bytes for {args.frames} frames")
+
+
+if __name__ == "__main__":
+    main()
