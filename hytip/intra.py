@@ -20,10 +20,10 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .entropy_models import BitEstimator
 from .errors import HytipError
+from .gop import pad_to_multiple
 from .layers import DCB, RBS, RBU, UNet, conv
 
 N = 256
@@ -36,13 +36,6 @@ _PARITY_RC = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 class IntraInputError(HytipError):
     """Bad input to the intra coder (shape, quality index, state)."""
-
-
-def pad_to_multiple(x: torch.Tensor, p: int) -> torch.Tensor:
-    """Replicate-pad right and bottom so H and W are multiples of ``p``."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % p, (-w) % p
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
 def step_mask(step: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
@@ -156,7 +149,7 @@ class IntraNet(nn.Module):
     def analysis(self, x: torch.Tensor, q_enc: torch.Tensor):
         """(y, z_hat, common params) for a 64-aligned frame."""
         y = self.enc(x, q_enc)
-        z_hat = torch.round(self.hyper_enc(pad_to_multiple(y, 4)))
+        z_hat = torch.round(self.hyper_enc(pad_to_multiple(y, 4)[0]))
         return y, z_hat, self.hyper_params(z_hat, y.shape[-2:])
 
     # ---- four-step y coding --------------------------------------------------------------------------
@@ -257,14 +250,14 @@ class IntraCoder(nn.Module):
     def forward(self, x: torch.Tensor, q_index):
         """(x_hat cropped to x's size, not clamped; (likelihood_y, likelihood_z)) at the 64-padded size."""
         self._check(x)
-        out = self.net(pad_to_multiple(x, PAD), q_index)
+        out = self.net(pad_to_multiple(x, PAD)[0], q_index)
         h, w = x.shape[-2:]
         return out["x_hat"][..., :h, :w], (out["likelihoods"]["y"], out["likelihoods"]["z"])
 
     def encode(self, x: torch.Tensor, q_index) -> dict:
         """``IntraNet.encode`` on the padded frame, with ``x_hat`` cropped back to x's size."""
         self._check(x)
-        out = self.net.encode(pad_to_multiple(x, PAD), q_index)
+        out = self.net.encode(pad_to_multiple(x, PAD)[0], q_index)
         out["x_hat"] = out["x_hat"][..., :x.shape[-2], :x.shape[-1]]
         return out
 
