@@ -81,9 +81,9 @@ class Sequence:
     @property
     def frame_bytes(self) -> int:
         """Bytes of one frame in the raw file."""
-        luma = self.width * self.height
-        samples = luma + (luma // 2 if self.chroma == "420" else 2 * luma)
-        return samples * (1 if self.bit_depth == 8 else 2)
+        from bench.readers import raw_frame_bytes  # lazy, as in open()
+
+        return raw_frame_bytes(self.name, self.width, self.height, self.pix_fmt)
 
     @property
     def crop_box(self):

@@ -128,6 +128,16 @@ def _yuv420_frame_bytes(width: int, height: int, bit_depth: int) -> int:
     return (width * height + 2 * cw * ch) * (2 if bit_depth > 8 else 1)
 
 
+def raw_frame_bytes(path, width: int, height: int, pix_fmt: str) -> int:
+    """Bytes of one frame of a headerless planar file (`path` only names the file in the error)."""
+    if pix_fmt in YUV_FORMATS:
+        return _yuv420_frame_bytes(width, height, YUV_FORMATS[pix_fmt])
+    if pix_fmt == "gbrp10le":
+        return 3 * width * height * 2
+    raise InputError(f"{path}: pixel format {pix_fmt!r} is not a raw format this reader knows; "
+                     f"expected one of {sorted([*YUV_FORMATS, 'gbrp10le'])}")
+
+
 def split_yuv420(flat: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One frame's samples in file order -> (y, u, v) views; chroma is ceil(H/2) x ceil(W/2)."""
     cw, ch = (width + 1) // 2, (height + 1) // 2
@@ -141,15 +151,8 @@ class RawSource(_OffsetSource):
 
     def __init__(self, path: Path, width: int, height: int, pix_fmt: str, num_frames: int | None = None):
         self.path, self.width, self.height, self.pix_fmt, self.fps = path, width, height, pix_fmt, None
-        if pix_fmt in YUV_FORMATS:
-            self.bit_depth = YUV_FORMATS[pix_fmt]
-            frame_bytes = _yuv420_frame_bytes(width, height, self.bit_depth)
-        elif pix_fmt == "gbrp10le":
-            self.bit_depth = 10
-            frame_bytes = 3 * width * height * 2
-        else:
-            raise InputError(f"{path}: pixel format {pix_fmt!r} is not a raw format this reader knows; "
-                             f"expected one of {sorted([*YUV_FORMATS, 'gbrp10le'])}")
+        frame_bytes = raw_frame_bytes(path, width, height, pix_fmt)
+        self.bit_depth = YUV_FORMATS.get(pix_fmt, 10)
         size = path.stat().st_size
         whole, rest = divmod(size, frame_bytes)
         if rest or not whole:
