@@ -66,7 +66,7 @@ def convert_dcvc_anchor(published: Path, names: dict[str, str]) -> pd.DataFrame:
                             "--Level=6.2",
             "dataset": r["dataset"].replace("_", "-"), "sequence": names[r["sequence"]], "color_transform": "none",
             "frames": r["frames"], "intra_period": -1, "crop": "none", "width": width, "height": height,
-            "input_format": "yuv420p", "color_matrix": "n/a", "color_range": "n/a", "rate_point": r["rate_point"],
+            "input_format": "yuv420p", "color_matrix": "n/a", "color_range": "n/a", "color_filter": "n/a", "rate_point": r["rate_point"],
             "bpp": r["bpp"], "psnr_y": r["psnr_y"], "psnr_u": r["psnr_u"], "psnr_v": r["psnr_v"],
             "psnr_yuv": r["psnr_yuv611"], "msssim_y": r["msssim_y"], "msssim_u": r["msssim_u"],
             "msssim_v": r["msssim_v"], "msssim_yuv": r["msssim_yuv611"], "yuv_weights": DCVC_YUV_WEIGHTS,
@@ -83,7 +83,7 @@ def convert_compressai(published: Path) -> pd.DataFrame:
         rows.append({
             "codec": codec, "codec_version": version, "codec_config": config, "dataset": "UVG",
             "sequence": DATASET_MEAN, "color_transform": "unknown", "crop": "unknown", "input_format": "unknown",
-            "color_matrix": "unknown", "color_range": "unknown", "rate_point": r["qp_or_q"],
+            "color_matrix": "unknown", "color_range": "unknown", "color_filter": "unknown", "rate_point": r["qp_or_q"],
             "kbps": r["bitrate_kbps"], "psnr_rgb": r["psnr_rgb"], "msssim_rgb": r["msssim_rgb"],
             "psnr_y": r["psnr_y"], "psnr_u": r["psnr_u"], "psnr_v": r["psnr_v"], "psnr_yuv": r["psnr_yuv"],
             "yuv_weights": COMPRESSAI_YUV_WEIGHTS if r["psnr_yuv"] else "",

@@ -271,6 +271,7 @@ def _csv_row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform
            "color_transform": color_transform, "frames": result["frames"], "intra_period": source.intra_period,
            "crop": f"centre-{CROP_FACTOR}", "width": result["width"], "height": result["height"],
            "input_format": source.pix_fmt, "color_matrix": spec.matrix, "color_range": spec.range,
+           "color_filter": spec.filter,
            "rate_point": f"qp{result['rate']}", "bpp": result["bpp"], "kbps": result["kbps"],
            "source": f"hytip-bench anchors {record}", **result["metrics"]}
     if result["mode"] == "yuv420":

@@ -19,7 +19,8 @@ import pandas as pd
 
 from bench.errors import InputError
 
-PROTOCOL_COLUMNS = ("frames", "intra_period", "crop", "width", "height", "input_format", "color_matrix", "color_range")
+PROTOCOL_COLUMNS = ("frames", "intra_period", "crop", "width", "height", "input_format", "color_matrix", "color_range",
+                    "color_filter")
 CURVE_KEY = ("codec", "codec_version", "codec_config", "dataset", "sequence", "color_transform") + PROTOCOL_COLUMNS
 RATE_COLUMNS = ("bpp", "kbps")
 QUALITY_COLUMNS = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_u", "psnr_v", "psnr_yuv",
@@ -281,7 +282,7 @@ def _load_json(path):
 def import_dcvc_json(path, *, codec: str, codec_version: str, codec_config: str, color_transform: str,
                      metric_space: str, intra_period: int | None = None, crop: str = "unknown",
                      input_format: str = "unknown", color_matrix: str = "unknown", color_range: str = "unknown",
-                     dataset_names: Mapping[str, str] | None = None, sequence_names: Mapping[str, str] | None = None,
+                     color_filter: str = "unknown", dataset_names: Mapping[str, str] | None = None, sequence_names: Mapping[str, str] | None = None,
                      source: str | None = None) -> pd.DataFrame:
     """Read a DCVC result JSON ({dataset: {sequence: {rate key: {...}}}}, as written by DCVC's test_video.py and
     its VTM anchor file) into the RD schema.
@@ -309,7 +310,7 @@ def import_dcvc_json(path, *, codec: str, codec_version: str, codec_config: str,
                     "dataset": dataset_names.get(dataset, dataset), "sequence": sequence_names.get(sequence, sequence),
                     "color_transform": color_transform, "intra_period": intra_period, "crop": crop,
                     "input_format": input_format, "color_matrix": color_matrix, "color_range": color_range,
-                    "rate_point": rate_key, "source": f"{source or path} {where}",
+                    "color_filter": color_filter, "rate_point": rate_key, "source": f"{source or path} {where}",
                     "frames": _field(point, "i_frame_num", path, where) + _field(point, "p_frame_num", path, where),
                     "bpp": _field(point, "ave_all_frame_bpp", path, where),
                 }
@@ -379,7 +380,8 @@ def import_compressai_json(path, *, dataset: str, codec_version: str, color_tran
                            codec: str | None = None, codec_config: str | None = None, frames: int | None = None,
                            intra_period: int | None = None, crop: str = "unknown", width: int | None = None,
                            height: int | None = None, input_format: str = "unknown", color_matrix: str = "unknown",
-                           color_range: str = "unknown", source: str | None = None) -> pd.DataFrame:
+                           color_range: str = "unknown", color_filter: str = "unknown",
+                           source: str | None = None) -> pd.DataFrame:
     """Read a CompressAI video result JSON ({"name", "description", "results": {metric: [per rate point]}}).
 
     These files hold dataset means, so the sequence is "avg". ``bitrate`` (kbps) and, when present, ``bpp`` are the
@@ -402,7 +404,7 @@ def import_compressai_json(path, *, dataset: str, codec_version: str, color_tran
             "sequence": DATASET_MEAN, "color_transform": color_transform, "frames": frames,
             "intra_period": intra_period, "crop": crop, "width": width, "height": height,
             "input_format": input_format, "color_matrix": color_matrix, "color_range": color_range,
-            "rate_point": labels[i], "source": f"{source or path} {where}",
+            "color_filter": color_filter, "rate_point": labels[i], "source": f"{source or path} {where}",
         }
         for key, column in _COMPRESSAI_METRICS.items():
             if key in results:

@@ -254,7 +254,7 @@ METHOD_TEXT = {
 }
 AVERAGE_ROW = "Average"
 # Protocol facts that must agree between a test curve and its anchor curve for the BD value to mean anything.
-PROTOCOL_CHECKED = ("frames", "intra_period", "crop", "width", "height", "color_matrix", "color_range")
+PROTOCOL_CHECKED = ("frames", "intra_period", "crop", "width", "height", "color_matrix", "color_range", "color_filter")
 _PAIR = ["dataset", "sequence", "color_transform"]
 _GROUP = ["label", "dataset", "color_transform"]
 
@@ -468,7 +468,7 @@ def _protocol_text(rows: pd.DataFrame) -> str:
 
     return (f"{values('frames')} frames, intra period {values('intra_period')}, crop {values('crop')}, "
             f"{values('width')}x{values('height')}, colour matrix {values('color_matrix')} "
-            f"range {values('color_range')}")
+            f"range {values('color_range')} chroma filter {values('color_filter')}")
 
 
 def _dataset_table(sequences: pd.DataFrame, rd: pd.DataFrame, method: str, averaging: str) -> pd.DataFrame:

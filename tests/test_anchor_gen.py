@@ -63,7 +63,8 @@ def test_x264_and_svtav1_anchor_csv_in_protocol_and_resumable(clip, tmp_path, ca
     assert (frame["frames"] == FRAMES).all() and (frame["intra_period"] == 3).all()
     assert (frame["width"] == W).all() and (frame["height"] == H).all() and (frame["crop"] == "centre-64").all()
     assert (frame["color_transform"] == "BT601").all() and (frame["color_matrix"] == "bt601").all()
-    assert (frame["color_range"] == "limited").all() and (frame["yuv_weights"] == "6:1:1").all()
+    assert (frame["color_range"] == "limited").all() and (frame["color_filter"] == "nearest").all()
+    assert (frame["yuv_weights"] == "6:1:1").all()
     assert frame["msssim_rgb"].isna().all()  # 64 rows is below pytorch-msssim's 161-pixel minimum
     for codec, curve in frame.groupby("codec"):
         hi, lo = curve.set_index("rate_point").loc["qp24"], curve.set_index("rate_point").loc["qp40"]

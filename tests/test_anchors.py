@@ -22,7 +22,7 @@ VTM17_PROTOCOL = dict(codec="VTM", codec_version="17.0",
                       codec_config="encoder_lowdelay_vtm.cfg (low-delay B) --InputBitDepth=8 "
                                    "--DecodingRefreshType=2 --Level=6.2",
                       color_transform="none", metric_space="yuv420", intra_period=-1, crop="none",
-                      input_format="yuv420p", color_matrix="n/a", color_range="n/a")
+                      input_format="yuv420p", color_matrix="n/a", color_range="n/a", color_filter="n/a")
 
 
 # ---------------------------------------------------------------- bundled data
@@ -93,7 +93,7 @@ def _line(rate_point="0", bpp="0.1", psnr="30", sequence="s", **overrides):
     values.update(codec="HyTIP", codec_version="1", codec_config="test", dataset="UVG", sequence=sequence,
                   color_transform="BT601", frames="96", intra_period="32", crop="centre-64", width="1920",
                   height="1024", input_format="rgb24", color_matrix="bt601", color_range="limited",
-                  rate_point=rate_point, bpp=bpp, psnr_rgb=psnr, msssim_rgb="0.95", source="test")
+                  color_filter="nearest", rate_point=rate_point, bpp=bpp, psnr_rgb=psnr, msssim_rgb="0.95", source="test")
     values.update(overrides)
     return ",".join(values[c] for c in RD_COLUMNS)
 
@@ -137,7 +137,7 @@ def test_valid_file_loads_with_types(tmp_path):
      r"line 5: column frames: expected an integer"),
     (lambda lines: (HEADER, lines[:3] + [_line("3", "0.4", "36", msssim_rgb="0.98", psnr_yuv="40")]),
      r"line 5: column yuv_weights: expected Y:U:V weights"),
-    (lambda lines: (HEADER, lines[:3] + [lines[3] + ",1"]), r"line 5: expected 29 fields, found 30"),
+    (lambda lines: (HEADER, lines[:3] + [lines[3] + ",1"]), r"line 5: expected 30 fields, found 31"),
 ])
 def test_validation_errors_name_file_and_line(tmp_path, edit, message):
     header, lines = edit(_good_lines())
@@ -239,6 +239,6 @@ def test_dcvc_rgb_export_round_trip(tmp_path):
     assert (point["ave_all_frame_bpp"], point["ave_all_frame_psnr"], point["ave_all_frame_msssim"]) == (0.2, 34.0, 0.97)
     again = import_dcvc_json(exported, codec="HyTIP", codec_version="1", codec_config="test", color_transform="BT601",
                              metric_space="rgb", intra_period=32, crop="centre-64", input_format="rgb24",
-                             color_matrix="bt601", color_range="limited")
+                             color_matrix="bt601", color_range="limited", color_filter="nearest")
     columns = [c for c in RD_COLUMNS if c not in ("source", "width", "height")]
     pd.testing.assert_frame_equal(rd[columns], again[columns])

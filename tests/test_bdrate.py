@@ -138,7 +138,8 @@ def _rows(codec, sequence, frames, rates, psnrs, dataset="SetA", version="1", **
     base = dict.fromkeys(RD_COLUMNS, None)
     base.update(codec=codec, codec_version=version, codec_config="test", dataset=dataset, sequence=sequence,
                 color_transform="BT601", frames=frames, intra_period=32, crop="centre-64", width=64, height=64,
-                input_format="rgb24", color_matrix="bt601", color_range="limited", source="hand-made")
+                input_format="rgb24", color_matrix="bt601", color_range="limited", color_filter="nearest",
+                source="hand-made")
     base.update(protocol)
     return [{**base, "rate_point": str(i), "bpp": r, "psnr_rgb": q, "msssim_rgb": 1 - 10 ** (-q / 10)}
             for i, (r, q) in enumerate(zip(rates, psnrs))]

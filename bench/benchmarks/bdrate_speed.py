@@ -41,7 +41,7 @@ def synthetic_rd(n_codecs: int = 10, points: int = 4, anchor_points: int = 6, se
                                      "codec_config": "synthetic", "dataset": dataset, "sequence": sequence,
                                      "color_transform": transform, "frames": 96, "intra_period": 32,
                                      "crop": "centre-64", "width": 1920, "height": 1024, "input_format": "rgb24",
-                                     "color_matrix": transform, "color_range": "full", "rate_point": str(k),
+                                     "color_matrix": transform, "color_range": "full", "color_filter": "bilinear", "rate_point": str(k),
                                      "bpp": bpp[k], "psnr_rgb": psnr[k], "msssim_rgb": 1 - 10 ** (-psnr[k] / 20),
                                      "source": "synthetic", "file": "synthetic", "where": f"point {k}"})
     return pd.DataFrame(rows)
