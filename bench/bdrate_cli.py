@@ -51,7 +51,7 @@ def run(args) -> int:
     print(f"per dataset: {AVERAGING[args.average]}; {AVERAGE_ROW}: mean of the per-dataset values")
     value = "bd_rate_pct" if args.show == "rate" else "bd_quality"
     for (metric, transform), rows in tables.datasets.groupby(["metric", "color_transform"], sort=False):
-        print(f"\n{metric}, colour transform {transform} ({'%' if args.show == 'rate' else 'quality units'})")
+        print(f"\n{metric}, colour transform {transform} ({_unit(metric, args.show)})")
         print(_format_table(rows, value))
     for note in tables.notes:
         print(f"note: {note}", file=sys.stderr)

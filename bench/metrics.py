@@ -14,11 +14,6 @@ from pytorch_msssim import ms_ssim
 # pytorch-msssim's 5-scale MS-SSIM with an 11-tap window needs this many pixels on the short side.
 MSSSIM_MIN_SIDE = 161
 
-PROTOCOL = {
-    "psnr": "PSNR-RGB = 10*log10(1/MSE) over all 3*H*W values of [0,1] RGB, per frame",
-    "msssim": "MS-SSIM-RGB = pytorch_msssim 1.0.0 ms_ssim(data_range=1), per frame, mean over R,G,B",
-}
-
 
 def _check_pair(x: torch.Tensor, ref: torch.Tensor) -> None:
     if x.shape != ref.shape or x.dim() != 4 or x.shape[1] != 3:

@@ -253,11 +253,23 @@ def test_cli_prints_table_and_writes_csv(tmp_path, capsys):
     assert _run_cli(["--anchor", "VTM-17.0", str(rd_path), "--metric", "psnr_rgb", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "mean of per-sequence BD values" in printed and "pchip" in printed
+    assert "psnr_rgb, colour transform BT601 (BD-rate %, negative = fewer bits than the anchor)" in printed
     table_lines = [line.split() for line in printed.splitlines()]
     assert ["SetA", "20.0"] in table_lines and [AVERAGE_ROW, "20.0"] in table_lines
     written = load_bd_table_csv(out)
     assert written["bd_rate_pct"].tolist() == pytest.approx([20, 20])
     assert set(written["codec"]) == {"HyTIP-1"} and set(written["anchor"]) == {"VTM-17.0"}
+
+
+def test_cli_states_the_unit_of_bd_quality(tmp_path, capsys):
+    rd_path = _two_sequence_example(tmp_path)
+    args = ["--anchor", "VTM-17.0", str(rd_path), "--show", "quality", "-o", str(tmp_path / "bd.csv")]
+    assert _run_cli(args + ["--metric", "psnr_rgb", "msssim_rgb"]) == 0
+    printed = capsys.readouterr().out
+    assert "psnr_rgb, colour transform BT601 (BD-quality dB)" in printed
+    assert "msssim_rgb, colour transform BT601 (BD-quality, MS-SSIM units)" in printed
+    assert _run_cli(args + ["--metric", "msssim_rgb", "--msssim-db"]) == 0
+    assert "msssim_rgb_db, colour transform BT601 (BD-quality dB)" in capsys.readouterr().out
 
 
 def test_cli_help_lists_options(capsys):
