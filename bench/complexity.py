@@ -25,7 +25,8 @@ import torch
 import torch.nn as nn
 
 from bench.errors import InputError
-from hytip.model import ALIGN, HyTIP, TemporalState, ZeroLatentDecoder
+from hytip.gop import ALIGN_FACTOR
+from hytip.model import HyTIP, TemporalState, ZeroLatentDecoder
 
 COUNTERS = ("ptflops", "fvcore")
 FVCORE_OUTPUTS = ("all", "reconstruction")
@@ -119,9 +120,9 @@ class PublishedComplexity:
 
 
 def _check_size(height: int, width: int) -> None:
-    if height <= 0 or width <= 0 or height % ALIGN or width % ALIGN:
-        raise InputError(f"frame size {width}x{height}: expected width and height positive multiples of {ALIGN} "
-                         f"(the P-frame coder runs on frames padded to {ALIGN})")
+    if height <= 0 or width <= 0 or height % ALIGN_FACTOR or width % ALIGN_FACTOR:
+        raise InputError(f"frame size {width}x{height}: expected width and height positive multiples of {ALIGN_FACTOR} "
+                         f"(the P-frame coder runs on frames padded to {ALIGN_FACTOR})")
 
 
 @contextmanager

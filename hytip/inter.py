@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from hytip.entropy_models import BitEstimator, GaussianConditional
 from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, subpel3, warp
-from hytip.motion import NUM_QP, LatentPrior, PFrameInputError, pad_latent, split_prior
+from hytip.gop import pad_to_multiple
+from hytip.motion import NUM_QP, LatentPrior, PFrameInputError, split_prior
 
 G1, G2, G4, G8, G16, GZ = 48, 64, 96, 96, 128, 64   # g_ch_1x .. g_ch_16x, g_ch_z of config/Inter.yml
 FEATURE_CH = 2                                       # channels of the buffered ref_feature
@@ -157,7 +158,7 @@ class MaskGenerator(nn.Module):
 
     def forward(self, x):
         h, w = x.shape[-2:]
-        return self.net(pad_latent(x))[..., :h, :w]
+        return self.net(pad_to_multiple(x, 4)[0])[..., :h, :w]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -411,7 +412,7 @@ class Inter(nn.Module):
     def analysis(self, x, tc: TemporalContext, qp: int):
         """(y 128@1/16 before q_step scaling, rounded z 64@1/64) of the residual x − m·mc_frame."""
         y = self.contextual_encoder(x - tc.prediction, tc.ctx, self.q_encoder[qp:qp + 1])
-        return y, torch.round(self.contextual_hyper_prior_encoder(pad_latent(y)))
+        return y, torch.round(self.contextual_hyper_prior_encoder(pad_to_multiple(y, 4)[0]))
 
     def forward(self, x, flow_hat, ref_frame, qp: int, fa_idx: int, ref_feature=None, ref_y=None) -> InterOutput:
         """Estimation pass: code ``x`` given the decoded flow and the reference frame and buffers."""

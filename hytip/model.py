@@ -15,13 +15,13 @@ from typing import Dict, List, Optional, Protocol, Tuple
 import torch
 import torch.nn as nn
 
+from hytip.gop import ALIGN_FACTOR
 from hytip.inter import CheckerboardStep, Inter, frame_type_index
 from hytip.intra import IntraCoder
 from hytip.layers import warp
 from hytip.motion import LatentPrior, Motion, PFrameInputError, check_qp
 from hytip.spynet import MotionEstimator
 
-ALIGN = 16   # P-frames run at the frame size replicate-padded to a multiple of 16
 
 
 @dataclass
@@ -90,8 +90,8 @@ class _Slot(nn.Module):
 
 
 def _check_frame(name: str, x: torch.Tensor) -> None:
-    if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] % ALIGN or x.shape[-1] % ALIGN:
-        raise PFrameInputError(f"{name}: expected [B, 3, H, W] with H, W multiples of {ALIGN}, "
+    if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] % ALIGN_FACTOR or x.shape[-1] % ALIGN_FACTOR:
+        raise PFrameInputError(f"{name}: expected [B, 3, H, W] with H, W multiples of {ALIGN_FACTOR}, "
                                f"found {tuple(x.shape)}")
 
 

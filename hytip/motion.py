@@ -10,10 +10,10 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from hytip.entropy_models import BitEstimator, GaussianConditional
 from hytip.errors import HytipError
+from hytip.gop import pad_to_multiple
 from hytip.layers import DCB4, DCBI, GDN, RBS, RBU, conv, subpel1
 
 CH = 64            # channel_mv = channel_N = g_ch_z
@@ -30,12 +30,6 @@ def check_qp(qp: int) -> int:
     if not 0 <= int(qp) < NUM_QP:
         raise PFrameInputError(f"P-frame QP: expected an integer in 0..{NUM_QP - 1}, found {qp}")
     return int(qp)
-
-
-def pad_latent(y: torch.Tensor) -> torch.Tensor:
-    """Replicate-pad a latent to a multiple of 4 (right/bottom) before the hyper encoder."""
-    h, w = y.shape[-2:]
-    return F.pad(y, (0, -w % 4, 0, -h % 4), mode="replicate")
 
 
 def split_prior(params: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -175,7 +169,7 @@ class Motion(nn.Module):
     def analysis(self, flow: torch.Tensor, conds, qp: int) -> Tuple[torch.Tensor, torch.Tensor]:
         """(mv_y 64@1/16 before q_step scaling, rounded mv_z 64@1/64)."""
         mv_y = self.mv_encoder(flow, conds, self.mv_q_encoder[qp:qp + 1])
-        return mv_y, torch.round(self.mv_hyper_prior_encoder(pad_latent(mv_y)))
+        return mv_y, torch.round(self.mv_hyper_prior_encoder(pad_to_multiple(mv_y, 4)[0]))
 
     def forward(self, flow, qp: int, ref_flow=None, ref_mv_feature=None, temporal_input=None,
                 ref_mv_y=None) -> MotionOutput:

@@ -8,19 +8,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hytip.gop import pad_to_multiple
 from hytip.layers import warp
 
 LEVELS = 5
-ALIGN = 16
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Replicate-pad right and bottom so that H and W are multiples of ``multiple``."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if ph == pw == 0:
-        return x
-    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+ALIGN = 2 ** (LEVELS - 1)  # each pyramid level halves the frame
 
 
 def _refine_block() -> nn.Sequential:
@@ -65,5 +57,5 @@ class MotionEstimator(nn.Module):
 
     def forward(self, ref: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
         h, w = cur.shape[-2:]
-        flow = self.net(pad_to_multiple(ref, ALIGN), pad_to_multiple(cur, ALIGN))
+        flow = self.net(pad_to_multiple(ref, ALIGN)[0], pad_to_multiple(cur, ALIGN)[0])
         return flow[..., :h, :w]
