@@ -14,6 +14,7 @@ from PIL import Image
 from bench.clips import bundled_clip_path
 from bench.colour import ColourSpec, rgb_to_yuv420, rgb_to_yuv444, yuv420_to_rgb, yuv444_to_rgb
 from bench.errors import InputError
+from bench.metrics import psnr_plane
 from bench.readers import ffmpeg_exe, open_source
 
 W, H, N = 256, 128, 8
@@ -61,10 +62,6 @@ def levels(rgb: torch.Tensor) -> torch.Tensor:
     return rgb.double() * 255
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(255**2 / ((a - b) ** 2).mean()))
-
-
 def test_ffmpeg_mode_is_bit_exact_with_ffmpeg_png_export(planes, ffmpeg_png):
     spec, png = ffmpeg_png
     ours = levels(yuv420_to_rgb(*planes, ColourSpec(spec.matrix, spec.range, "ffmpeg")))
@@ -80,7 +77,8 @@ def test_default_filter_is_the_one_closest_to_ffmpeg_default_conversion(planes, 
     default = levels(yuv420_to_rgb(*planes, ColourSpec(spec.matrix, spec.range, "nearest")))
     assert (default - png).abs().max() <= 3 + 1e-4
     assert (default - png).abs().mean() <= 1.5
-    scores = {f: psnr(levels(yuv420_to_rgb(*planes, ColourSpec(spec.matrix, spec.range, f))), png)
+    scores = {f: psnr_plane(levels(yuv420_to_rgb(*planes, ColourSpec(spec.matrix, spec.range, f))).numpy(),
+                         png.numpy(), 255)
               for f in ("nearest", "bilinear", "bicubic")}
     assert scores["nearest"] > max(scores["bilinear"], scores["bicubic"]) + 2
     assert min(scores.values()) > 40

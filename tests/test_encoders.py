@@ -8,6 +8,7 @@ import pytest
 
 from anchor_helpers import TINY, fake_vtm, tiny_clip
 from bench.encoders import (ENCODERS, VTM, EncoderFailed, EncoderMissing, RawVideo, make_encoder, parse_vtm_log)
+from bench.metrics import psnr_plane
 from bench.readers import ffmpeg_exe
 
 FFMPEG_ENCODERS = ("x264", "x265", "svtav1", "vvenc")
@@ -21,10 +22,6 @@ def clip(tmp_path_factory):
     path10 = folder / "tiny10.yuv"
     (np.fromfile(path, np.uint8).astype("<u2") << 2).tofile(path10)
     return {"yuv420p": raw8, "yuv420p10le": raw8.with_path(path10, "yuv420p10le")}
-
-
-def _psnr(a, b, peak):
-    return 10 * np.log10(peak ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
 
 
 def _frame_types(bitstream):
@@ -48,7 +45,7 @@ def test_ffmpeg_encoder_codes_and_decodes(name, clip, tmp_path):
         decoded = enc.decode(coded.bitstream, src, tmp_path / f"q{qp}.yuv", tmp_path / f"q{qp}.decode.log")
         assert decoded.pix_fmt == src.pix_fmt and decoded.path.stat().st_size == 6 * src.frame_bytes
         peak = (1 << src.bit_depth) - 1
-        psnr = np.mean([_psnr(decoded.read(i)[0], src.read(i)[0], peak) for i in range(6)])
+        psnr = np.mean([psnr_plane(decoded.read(i)[0], src.read(i)[0], peak) for i in range(6)])
         results[qp] = (coded.bits, psnr)
         assert 25 < psnr < 60
     (hi_qp, lo_qp) = max(results), min(results)

@@ -3,7 +3,6 @@
 Tolerances are those the golden README §8 suggests for an independent float32 implementation; symbols are
 expected to match exactly (the README's diagnostic), and do.
 """
-import math
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import torch
 import torch.nn as nn
 
 import golden
+from bench.metrics import psnr_rgb
 from hytip.checkpoint import remap_state_dict
 from hytip.entropy_models import estimate_bpp
 from hytip.intra import IntraCoder
@@ -41,10 +41,6 @@ def _frame0(case):
     return torch.from_numpy(case["input_frames"][0]).permute(2, 0, 1).float().div(255).unsqueeze(0).contiguous()
 
 
-def _psnr(a, b):
-    return 10 * math.log10(1.0 / torch.mean((a.double() - b.double()) ** 2).item())
-
-
 @pytest.mark.parametrize("name", ["A", "B"])
 def test_intra_forward_matches_golden(intra, name):
     case = golden.load_case(name)
@@ -65,7 +61,7 @@ def test_intra_forward_matches_golden(intra, name):
     gold_rec = torch.from_numpy(case["recon"][0]).unsqueeze(0)
     assert (rec - gold_rec).abs().mean().item() <= 0.02
     assert torch.mean((rec - gold_rec) ** 2).item() <= 10 ** -3.5          # recon vs golden PSNR >= 35 dB
-    assert _psnr(rec, x) == pytest.approx(case["psnr_rgb"][0], abs=0.01)
+    assert psnr_rgb(rec, x).item() == pytest.approx(case["psnr_rgb"][0], abs=0.01)
 
 
 @pytest.mark.parametrize("name", ["A", "B"])

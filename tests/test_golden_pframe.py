@@ -5,13 +5,13 @@ its own reconstructions and temporal state forward, as the official test loop do
 are those of the golden README §8 for an independent float32 implementation. Symbols and CDF indexes are
 the README's diagnostics: their mismatch counts are reported in failure messages, not asserted.
 """
-import math
 
 import numpy as np
 import pytest
 import torch
 
 import golden
+from bench.metrics import psnr_plane
 from hytip.checkpoint import load_checkpoint
 from hytip.entropy_models import estimate_bpp
 from hytip.inter import frame_type_index
@@ -46,11 +46,6 @@ class _Replay:
 
     def y_step(self, step, scales, means, mask):
         return self.s.y_steps[step].symbols
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def run_case(model, name: str, num_p: int, decode: bool = False) -> dict:
@@ -107,11 +102,11 @@ def check_against_golden(run: dict) -> None:
 
         recon, golden_recon = run["recon"][i], case["recon"][t]
         diff = np.abs(recon - golden_recon)
-        assert _psnr(recon, golden_recon) >= 35 and diff.mean() <= 0.02, \
-            f"P{t} recon vs golden: PSNR {_psnr(recon, golden_recon):.2f} dB, mean abs {diff.mean():.4g}; {diag}"
+        assert psnr_plane(recon, golden_recon, 1) >= 35 and diff.mean() <= 0.02, \
+            f"P{t} recon vs golden: PSNR {psnr_plane(recon, golden_recon, 1):.2f} dB, mean abs {diff.mean():.4g}; {diag}"
         source = case["input_frames"][t].transpose(2, 0, 1).astype(np.float64) / 255
-        assert abs(_psnr(recon, source) - case["psnr_rgb"][t]) <= 0.01, \
-            f"P{t} PSNR-RGB {_psnr(recon, source):.5f} vs golden {case['psnr_rgb'][t]:.5f}"
+        assert abs(psnr_plane(recon, source, 1) - case["psnr_rgb"][t]) <= 0.01, \
+            f"P{t} PSNR-RGB {psnr_plane(recon, source, 1):.5f} vs golden {case['psnr_rgb'][t]:.5f}"
 
         flow_diff = np.abs(run["flow_hat"][i] - case["flow_hat"][i])
         assert flow_diff.mean() <= 0.05 and flow_diff.max() <= 1.5, \
