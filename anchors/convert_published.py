@@ -5,7 +5,7 @@ Usage: python anchors/convert_published.py PUBLISHED_DIR   (the folder with the 
 
 Every value is copied, never recomputed; what each source leaves unstated is written as "unknown" (or blank for a
 number), and names are mapped to the datasets.yaml names (dataset HEVC_B -> HEVC-B, sequence file name -> the
-catalogue name). The output is validated by bench.anchors on writing.
+catalogue name). The output is validated by bench.analysis.rd_schema on writing.
 """
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from bench.anchors import (COMPRESSAI_YUV_WEIGHTS, DATASET_MEAN, DCVC_YUV_WEIGHTS, write_bd_table_csv,
-                           write_rd_csv)
+from bench.analysis.rd_schema import (
+    COMPRESSAI_YUV_WEIGHTS,
+    DATASET_MEAN,
+    DCVC_YUV_WEIGHTS,
+    write_bd_table_csv,
+    write_rd_csv,
+)
 
 HERE = Path(__file__).resolve().parent
 DCVC = "microsoft/DCVC@54e88645e1b4edac0694228ab2f44ed8818e345b"

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.clips import bundled_clip_path
-from bench.readers import ffmpeg_exe
+from bench.data.clips import bundled_clip_path
+from bench.data.readers import ffmpeg_exe
 
 TINY = {"width": 128, "height": 64, "fps": 25.0}
 

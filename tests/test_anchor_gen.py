@@ -6,21 +6,22 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from anchor_helpers import fake_vtm, tiny_clip
-from bench import anchor_gen
-from bench.anchors import load_rd_csv
-from bench.colour import ColourSpec
-from bench.encoders import EncoderMissing
+
+from bench.analysis.rd_schema import load_rd_csv
+from bench.cli import anchors as anchors_cli
+from bench.codecs import conventional
+from bench.codecs.encoders import EncoderMissing
+from bench.data.colour import ColourSpec
+from bench.data.readers import ffmpeg_exe
 from bench.errors import InputError
-from bench.readers import ffmpeg_exe
 
 W, H, FRAMES = 128, 64, 6
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser()
-    anchor_gen.register(parser.add_subparsers())
+    anchors_cli.register(parser.add_subparsers())
     return parser.parse_args(["anchors", *argv])
 
 
@@ -150,22 +151,22 @@ def test_missing_encoder_and_bad_protocol_are_clear_errors(clip, tmp_path, monke
 
 def test_depth_change_rounds_like_vtm_and_protocol_average():
     ten = np.array([0, 1, 2, 3, 4, 1021, 1022, 1023], dtype="<u2")
-    assert anchor_gen._to_depth(ten, 10, 8).tolist() == [0, 0, 1, 1, 1, 255, 255, 255]
-    assert anchor_gen._to_depth(np.array([0, 255], np.uint8), 8, 10).tolist() == [0, 1020]
+    assert conventional._to_depth(ten, 10, 8).tolist() == [0, 0, 1, 1, 1, 255, 255, 255]
+    assert conventional._to_depth(np.array([0, 255], np.uint8), 8, 10).tolist() == [0, 1020]
     # Mean over each GOP, then over GOPs.
-    assert anchor_gen.sequence_mean([1, 2, 3, 10], [0, 0, 0, 1]) == pytest.approx((2 + 10) / 2)
+    assert conventional.sequence_mean([1, 2, 3, 10], [0, 0, 0, 1]) == pytest.approx((2 + 10) / 2)
 
 
 def test_segments_follow_the_frame_plan_with_scene_cuts():
-    source = anchor_gen.SourceSpec("d", "s", "x", 128, 64, "yuv420p", 25.0, 8, False, 96, 32, (40, 81))
+    source = conventional.SourceSpec("d", "s", "x", 128, 64, "yuv420p", 25.0, 8, False, 96, 32, (40, 81))
     assert source.segments() == [(0, 32), (32, 7), (39, 25), (64, 16), (80, 16)]
 
 
 def test_png_rgb_source_needs_rgb444_and_codes_with_x265(clip, tmp_path, capsys):
     from PIL import Image
 
-    from bench.colour import yuv420_to_rgb
-    from bench.readers import open_source
+    from bench.data.colour import yuv420_to_rgb
+    from bench.data.readers import open_source
 
     folder = tmp_path / "png"
     folder.mkdir()

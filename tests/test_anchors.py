@@ -8,8 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.anchors import (RD_COLUMNS, export_dcvc_json, import_compressai_json, import_dcvc_json,
-                           load_bd_table_csv, load_rd_csv, load_rd_csvs, write_rd_csv)
+from bench.analysis.rd_schema import (
+    RD_COLUMNS,
+    export_dcvc_json,
+    import_compressai_json,
+    import_dcvc_json,
+    load_bd_table_csv,
+    load_rd_csv,
+    load_rd_csvs,
+    write_rd_csv,
+)
 from bench.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench import bdrate_cli
-from bench.anchors import RD_COLUMNS, load_bd_table_csv, write_rd_csv
-from bench.bdrate import (AVERAGE_ROW, METHODS, OverlapWarning, bd_quality, bd_rate, bd_rate_batch,
-                          bd_tables, msssim_to_db)
+from bench.analysis.bdrate import (
+    AVERAGE_ROW,
+    METHODS,
+    OverlapWarning,
+    bd_quality,
+    bd_rate,
+    bd_rate_batch,
+    bd_tables,
+    msssim_to_db,
+)
+from bench.analysis.rd_schema import RD_COLUMNS, load_bd_table_csv, write_rd_csv
 from bench.benchmarks.bdrate_speed import synthetic_rd
+from bench.cli import bdrate as bdrate_cli
 from bench.errors import InputError
 
 # VCEG-M33 curves as asserted by tbr/bjontegaard_cpp example.cpp (rate, PSNR).
@@ -164,7 +172,7 @@ def _two_sequence_example(tmp_path):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_both_averaging_conventions_by_hand(tmp_path, method):
-    from bench.anchors import load_rd_csv
+    from bench.analysis.rd_schema import load_rd_csv
 
     rd = load_rd_csv(_two_sequence_example(tmp_path))
     by_sequence = bd_tables(rd, "VTM-17.0", ["psnr_rgb"], method=method, averaging="sequences")

@@ -15,10 +15,11 @@ import pytest
 import torch
 from torchvision.transforms import CenterCrop
 
-from bench import catalog as cat
-from bench.catalog import DATA_ROOT_ENV, load_catalog
+from bench.cli import datasets as datasets_cli
+from bench.data import catalog as cat
+from bench.data.catalog import DATA_ROOT_ENV, load_catalog
+from bench.data.protocol import plan_frames
 from bench.errors import InputError
-from bench.protocol import plan_frames
 
 DATA = Path(__file__).parent / "data" / "catalog"
 
@@ -425,7 +426,7 @@ def test_data_root_missing_or_not_a_folder(bundled, tmp_path, monkeypatch):
 # --- opening with the reader -----------------------------------------------------------------------------------------
 
 def test_open_passes_the_catalogue_geometry(tmp_path, monkeypatch):
-    readers = pytest.importorskip("bench.readers")
+    readers = pytest.importorskip("bench.data.readers")
     calls = []
     monkeypatch.setattr(readers, "open_source", lambda path, **kw: calls.append((path, kw)))
     seq = load_catalog([write(tmp_path / "tiny.yaml", TINY)], bundled=False).datasets["Tiny"].sequences["clip"]
@@ -441,7 +442,7 @@ def test_open_passes_the_catalogue_geometry(tmp_path, monkeypatch):
 
 
 def test_open_reads_the_file_with_the_catalogue_geometry(tmp_path):
-    pytest.importorskip("bench.readers")
+    pytest.importorskip("bench.data.readers")
     seq = load_catalog([write(tmp_path / "tiny.yaml", TINY)], bundled=False).datasets["Tiny"].sequences["clip"]
     frames = np.arange(2 * seq.frame_bytes, dtype=np.uint64).astype(np.uint8).reshape(2, seq.frame_bytes)
     raw = tmp_path / "Tiny/clip_16x16.yuv"
@@ -461,7 +462,7 @@ def test_open_reads_the_file_with_the_catalogue_geometry(tmp_path):
 
 def run_cli(argv):
     parser = argparse.ArgumentParser()
-    cat.register(parser.add_subparsers(dest="command", required=True))
+    datasets_cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -502,7 +503,7 @@ def test_cli_check_needs_a_data_root(monkeypatch):
 def test_cli_contract_through_bench_cli(monkeypatch, capsys):
     from bench import cli
 
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["bench.catalog"])
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["bench.cli.datasets"])
     assert cli.main(["datasets", "HEVC-E"]) == 0
     assert "KristenAndSara" in capsys.readouterr().out
     assert cli.main(["datasets", "HEVC-F"]) == 2

@@ -3,11 +3,11 @@ golden checkpoint into HyTIP, and clear errors for files that do not fit."""
 import hashlib
 import io
 
+import golden
 import pytest
 import torch
 import torch.nn as nn
 
-import golden
 from hytip.checkpoint import CheckpointError, load_checkpoint, remap_state_dict
 from hytip.entropy_models import GaussianConditional
 from hytip.model import HyTIP

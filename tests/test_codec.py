@@ -6,12 +6,12 @@ must decode to exactly the encoder's reconstruction, with byte counts close to t
 """
 import hashlib
 
+import golden
 import pytest
 import torch
 
-import golden
 import hytip
-from bench.metrics import psnr_rgb
+from bench.measure.metrics import psnr_rgb
 from hytip import bitstream as bs
 
 I_COLS = {"y": 2, "z": 3}                       # est_bpp columns: mv_y, mv_z, y, z

@@ -2,12 +2,12 @@
 names the problem, never a crash, a hang or silently wrong frames."""
 import dataclasses
 
+import golden
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import golden
 import hytip
 from hytip import bitstream as bs
 from hytip.codec import CodecInputError, DecodeError

@@ -11,11 +11,17 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.clips import bundled_clip_path
-from bench.colour import ColourSpec, rgb_to_yuv420, rgb_to_yuv444, yuv420_to_rgb, yuv444_to_rgb
+from bench.data.clips import bundled_clip_path
+from bench.data.colour import (
+    ColourSpec,
+    rgb_to_yuv420,
+    rgb_to_yuv444,
+    yuv420_to_rgb,
+    yuv444_to_rgb,
+)
+from bench.data.readers import ffmpeg_exe, open_source
 from bench.errors import InputError
-from bench.metrics import psnr_plane
-from bench.readers import ffmpeg_exe, open_source
+from bench.measure.metrics import psnr_plane
 
 W, H, N = 256, 128, 8
 BT601 = ColourSpec.for_protocol("BT601")

@@ -1,4 +1,4 @@
-"""bench.complexity against the official measurements (tests/data/complexity/official.json, from the release).
+"""bench.measure.complexity against the official measurements (tests/data/complexity/official.json, from the release).
 
 * kMAC/pixel of one P-frame with a temporal prior, counted the release's way (ptflops 0.7.5 pytorch backend,
   frame 2 after an unpredicted frame 1, all-ones frames), for the encoder (full forward) and the decoder (zero
@@ -16,8 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.complexity import parameter_counts, pframe_kmac_per_pixel, temporal_buffer
 from bench.errors import InputError
+from bench.measure.complexity import (
+    parameter_counts,
+    pframe_kmac_per_pixel,
+    temporal_buffer,
+)
 from hytip.model import HyTIP
 
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "complexity" / "official.json").read_text())

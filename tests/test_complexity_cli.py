@@ -1,4 +1,4 @@
-"""`run_bench.py complexity`: the printed and written figures are the ones bench.complexity returns, and the
+"""`run_bench.py complexity`: the printed and written figures are the ones bench.measure.complexity returns, and the
 published figures of other codecs come from the bundled anchors/published_complexity.csv."""
 import csv
 import re
@@ -6,19 +6,21 @@ import re
 import pytest
 
 from bench import cli
-from bench.complexity import (PUBLISHED_COMPLEXITY, parameter_counts, pframe_kmac_per_pixel, published_complexity,
-                              temporal_buffer)
 from bench.errors import InputError
+from bench.measure.complexity import (
+    PUBLISHED_COMPLEXITY,
+    parameter_counts,
+    pframe_kmac_per_pixel,
+    published_complexity,
+    temporal_buffer,
+)
 from hytip.model import HyTIP
 
 H = W = 64
 
 
 @pytest.fixture
-def run(monkeypatch, capsys):
-    if "bench.complexity" not in cli.SUBCOMMAND_MODULES:
-        monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", cli.SUBCOMMAND_MODULES + ["bench.complexity"])
-
+def run(capsys):
     def run(*argv):
         code = cli.main(["complexity", *argv])
         captured = capsys.readouterr()

@@ -1,15 +1,23 @@
-"""bench.encoders: the ffmpeg encoders really code and decode a tiny clip; VTM command lines, log parsing, errors."""
+"""bench.codecs.encoders: the ffmpeg encoders really code and decode a tiny clip; VTM command lines, log parsing, errors."""
 import json
 import re
 import subprocess
 
 import numpy as np
 import pytest
-
 from anchor_helpers import TINY, fake_vtm, tiny_clip
-from bench.encoders import (ENCODERS, VTM, EncoderFailed, EncoderMissing, RawVideo, make_encoder, parse_vtm_log)
-from bench.metrics import psnr_plane
-from bench.readers import ffmpeg_exe
+
+from bench.codecs.encoders import (
+    ENCODERS,
+    VTM,
+    EncoderFailed,
+    EncoderMissing,
+    RawVideo,
+    make_encoder,
+    parse_vtm_log,
+)
+from bench.data.readers import ffmpeg_exe
+from bench.measure.metrics import psnr_plane
 
 FFMPEG_ENCODERS = ("x264", "x265", "svtav1", "vvenc")
 

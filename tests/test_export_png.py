@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
-from bench.clips import bundled_clip_path
-from bench.readers import ffmpeg_exe
+from bench.data.clips import bundled_clip_path
+from bench.data.readers import ffmpeg_exe
 
 W, H, FRAMES = 128, 72, 4
 

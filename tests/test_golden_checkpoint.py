@@ -3,11 +3,10 @@ the fill protocol of the golden README §3, checked element by element with scal
 import hashlib
 import math
 
+import golden
 import numpy as np
 import pytest
 import torch
-
-import golden
 
 
 @pytest.fixture(scope="module")

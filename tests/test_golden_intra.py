@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 import golden
-from bench.metrics import psnr_rgb
+from bench.measure.metrics import psnr_rgb
 from hytip.checkpoint import remap_state_dict
 from hytip.entropy_models import estimate_bpp
 from hytip.intra import IntraCoder

@@ -6,12 +6,12 @@ are those of the golden README §8 for an independent float32 implementation. Sy
 the README's diagnostics: their mismatch counts are reported in failure messages, not asserted.
 """
 
+import golden
 import numpy as np
 import pytest
 import torch
 
-import golden
-from bench.metrics import psnr_plane
+from bench.measure.metrics import psnr_plane
 from hytip.checkpoint import load_checkpoint
 from hytip.entropy_models import estimate_bpp
 from hytip.inter import frame_type_index

@@ -1,11 +1,18 @@
-"""bench.jobs: stable keys, atomic records, skip of finished jobs, retries of failed and killed ones, parallel runs."""
+"""bench.sweep.jobs: stable keys, atomic records, skip of finished jobs, retries of failed and killed ones, parallel runs."""
 import json
 import os
 
 import pytest
 
 from bench.errors import InputError
-from bench.jobs import Job, job_key, load_record, record_path, run_jobs, write_record
+from bench.sweep.jobs import (
+    Job,
+    job_key,
+    load_record,
+    record_path,
+    run_jobs,
+    write_record,
+)
 
 
 def square(x, log):

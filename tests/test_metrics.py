@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.metrics import msssim_plane, msssim_rgb, psnr_plane, psnr_rgb
+from bench.measure.metrics import msssim_plane, msssim_rgb, psnr_plane, psnr_rgb
 
 
 def test_psnr_matches_formula_on_known_error():

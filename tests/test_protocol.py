@@ -2,9 +2,16 @@
 import pytest
 import torch
 
+from bench.data.protocol import (
+    CropBox,
+    PlanError,
+    centre_crop,
+    centre_crop_box,
+    pad_to_multiple,
+    plan_frames,
+    unpad,
+)
 from bench.errors import InputError
-from bench.protocol import (CropBox, PlanError, centre_crop, centre_crop_box, pad_to_multiple,
-                            plan_frames, unpad)
 
 
 @pytest.mark.parametrize("size, box", [

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.clips import bundled_clip_path
+from bench.data.clips import bundled_clip_path
+from bench.data.readers import ffmpeg_exe, open_source
 from bench.errors import InputError
-from bench.readers import ffmpeg_exe, open_source
 
 W, H, N = 64, 48, 6
 CROP = f"crop={W}:{H}:600:300"

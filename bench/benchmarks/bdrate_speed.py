@@ -1,6 +1,6 @@
 """Benchmark: a full BD table, 60 sequences x 10 codecs x 4 settings (2 colour transforms x 2 metrics).
 
-Run: python -m bench.benchmarks.bdrate_speed [--repeat N]. Prints the time of bench.bdrate.bd_tables (pairing,
+Run: python -m bench.benchmarks.bdrate_speed [--repeat N]. Prints the time of bench.analysis.bdrate.bd_tables (pairing,
 2400 BD-rate and 2400 BD-quality values, per-dataset and average rows) and, for scale, of the same BD-rates
 computed one pair per call with the bjontegaard package.
 """
@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bench.anchors import RD_COLUMNS
-from bench.bdrate import bd_tables
+from bench.analysis.bdrate import bd_tables
+from bench.analysis.rd_schema import RD_COLUMNS
 
 DATASETS = {"UVG": 7, "MCL-JCV": 30, "HEVC-B": 5, "HEVC-C": 4, "HEVC-D": 4, "HEVC-E": 3, "HEVC-RGB": 7}
 TRANSFORMS = ("BT601", "BT709")

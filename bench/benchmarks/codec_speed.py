@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 import hytip
-from bench.clips import bundled_clip_path
-from bench.readers import ffmpeg_exe
+from bench.data.clips import bundled_clip_path
+from bench.data.readers import ffmpeg_exe
 
 
 def clip_frames(width: int, height: int, count: int, start: int = 20) -> torch.Tensor:

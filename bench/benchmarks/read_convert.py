@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from bench.clips import bundled_clip_path
-from bench.colour import FILTERS, ColourSpec, yuv420_to_rgb
-from bench.readers import ffmpeg_exe, open_source
+from bench.data.clips import bundled_clip_path
+from bench.data.colour import FILTERS, ColourSpec, yuv420_to_rgb
+from bench.data.readers import ffmpeg_exe, open_source
 
 WIDTH, HEIGHT, MADE_FRAMES = 1920, 1080, 120
 

@@ -14,7 +14,8 @@ from bench.errors import BenchError
 from hytip.errors import HytipError
 
 # Modules that provide subcommands, in the order --help lists them.
-SUBCOMMAND_MODULES = ["bench.demo", "bench.catalog", "bench.export_png", "bench.bdrate_cli", "bench.anchor_gen", "bench.complexity"]
+SUBCOMMAND_MODULES = ["bench.cli.demo", "bench.cli.datasets", "bench.cli.export_png", "bench.cli.bdrate", "bench.cli.anchors",
+                      "bench.cli.complexity"]
 
 
 def build_parser() -> argparse.ArgumentParser:

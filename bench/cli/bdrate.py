@@ -6,8 +6,15 @@ import warnings
 
 import pandas as pd
 
-from bench.anchors import BD_METRICS, load_rd_csvs, write_bd_table_csv
-from bench.bdrate import AVERAGE_ROW, AVERAGING, DEFAULT_MIN_OVERLAP, METHOD_TEXT, METHODS, bd_tables
+from bench.analysis.bdrate import (
+    AVERAGE_ROW,
+    AVERAGING,
+    DEFAULT_MIN_OVERLAP,
+    METHOD_TEXT,
+    METHODS,
+    bd_tables,
+)
+from bench.analysis.rd_schema import BD_METRICS, load_rd_csvs, write_bd_table_csv
 
 
 def register(subparsers) -> None:

@@ -17,9 +17,19 @@ from dataclasses import dataclass
 import torch
 
 from bench.errors import InputError
+
 # The frame plan and the padding are part of the codec's coding loop, so hytip owns them; bench uses them from here.
-from hytip.gop import (ALIGN_FACTOR, GOP_SIZE, RESET_INTERVAL, FramePlan, PlanError, iter_plan, pad_to_multiple,
-                       plan_frames, unpad)
+from hytip.gop import (
+    ALIGN_FACTOR,
+    GOP_SIZE,
+    RESET_INTERVAL,
+    FramePlan,
+    PlanError,
+    iter_plan,
+    pad_to_multiple,
+    plan_frames,
+    unpad,
+)
 
 __all__ = ["ALIGN_FACTOR", "CROP_FACTOR", "GOP_SIZE", "RESET_INTERVAL", "TEST_FRAMES", "CropBox",
            "FramePlan", "PlanError", "centre_crop", "centre_crop_box", "iter_plan", "pad_to_multiple", "plan_frames",

@@ -10,7 +10,6 @@ The ``complexity`` subcommand prints all of them next to the published figures o
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import importlib.metadata
 import re
@@ -20,10 +19,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-import pandas as pd
 import torch
 import torch.nn as nn
 
+from bench import REPO_ROOT
 from bench.errors import InputError
 from hytip.gop import ALIGN_FACTOR
 from hytip.model import HyTIP, TemporalState, ZeroLatentDecoder
@@ -54,7 +53,7 @@ FVCORE_OUTPUTS_TEXT = {
 INTRA_MODULE = "if_model"   # the release's --compute_model_size builds the model without it
 BUFFER_DEFINITION = ("full-resolution channel equivalents: sum over buffered tensors of C*h*w/(H*W), latents "
                      "included; bytes are C*h*w*4 (float32)")
-PUBLISHED_COMPLEXITY = Path(__file__).resolve().parents[1] / "anchors" / "published_complexity.csv"
+PUBLISHED_COMPLEXITY = REPO_ROOT / "anchors" / "published_complexity.csv"
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ class PublishedComplexity:
     note: str
 
 
-def _check_size(height: int, width: int) -> None:
+def check_size(height: int, width: int) -> None:
     if height <= 0 or width <= 0 or height % ALIGN_FACTOR or width % ALIGN_FACTOR:
         raise InputError(f"frame size {width}x{height}: expected width and height positive multiples of {ALIGN_FACTOR} "
                          f"(the P-frame coder runs on frames padded to {ALIGN_FACTOR})")
@@ -208,7 +207,7 @@ def pframe_kmac_per_pixel(model: HyTIP, height: int, width: int, *, counter: str
         raise InputError(f"fvcore_outputs {fvcore_outputs!r}: expected one of {', '.join(FVCORE_OUTPUTS)}")
     if counter != "fvcore" and fvcore_outputs != "all":
         raise InputError(f"fvcore_outputs={fvcore_outputs!r} only applies to counter='fvcore', not {counter!r}")
-    _check_size(height, width)
+    check_size(height, width)
     version = importlib.metadata.version(counter)
     how = ("backend 'pytorch'" if counter == "ptflops" else FVCORE_OUTPUTS_TEXT[fvcore_outputs])
     frame = torch.ones(1, 3, height, width)
@@ -243,7 +242,7 @@ def parameter_counts(model: HyTIP) -> ParameterCounts:
 def temporal_buffer(model: HyTIP, height: int, width: int) -> TemporalBuffer:
     """What a P-frame keeps for the next one at ``width``x``height`` (multiples of 16): the decoded frame plus
     the model's temporal state, measured from one P-frame run."""
-    _check_size(height, width)
+    check_size(height, width)
     with _inference(model):
         state = _counted_state(model, height, width)
     buffered = {"ref_frame": torch.empty(1, 3, height, width), **state.tensors()}
@@ -291,118 +290,3 @@ def published_complexity(path: Path = PUBLISHED_COMPLEXITY) -> List[PublishedCom
             decode_mac_per_pixel_max=int(match.group(2)) if match and match.group(2) != "None" else None,
             source=row["source"], note=row["note"]))
     return records
-
-
-# --- command line ------------------------------------------------------------------------------------------
-
-WEIGHTS_NOTE = ("Weights do not matter here: MACs, parameter counts and buffer shapes are fixed by the architecture "
-                "and the frame size, so the model is built with random initialisation.")
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "complexity", help="parameters, kMAC/pixel and temporal buffer of HyTIP next to published figures",
-        description="Count HyTIP's parameters per module, the kMAC/pixel of one P-frame (encode: full forward with "
-                    "the temporal prior; decode: synthesis from latents) with ptflops and/or fvcore, and the "
-                    "temporal buffer, and print them beside the published complexity of other codecs "
-                    f"(anchors/published_complexity.csv). {WEIGHTS_NOTE}")
-    p.add_argument("--size", default="448x256", metavar="WxH",
-                   help="frame size, multiples of 16 (default 448x256; per-pixel MACs are the same at every "
-                        "multiple of 64)")
-    p.add_argument("--counter", nargs="+", choices=COUNTERS, default=["ptflops"],
-                   help="MAC counters (default: ptflops, the release's; fvcore is slower)")
-    p.add_argument("--csv", metavar="OUT", help="also write every measured figure, with its protocol, to this CSV")
-    p.set_defaults(func=run_complexity)
-
-
-def _parse_size(text: str) -> Tuple[int, int]:
-    match = re.fullmatch(r"(\d+)x(\d+)", text)
-    if not match:
-        raise InputError(f"--size {text!r}: expected WxH, e.g. 448x256")
-    return int(match.group(1)), int(match.group(2))
-
-
-CSV_COLUMNS = ("section", "name", "value", "unit", "protocol")
-
-
-def _csv_rows(params: ParameterCounts, macs: List[MacCount], buffer: TemporalBuffer) -> List[dict]:
-    rows = [dict(section="parameters", name=m.module, value=m.parameters, unit="parameters", protocol=params.protocol)
-            for m in params.modules]
-    rows += [dict(section="parameters", name="total", value=params.total, unit="parameters", protocol=params.protocol),
-             dict(section="parameters", name="model_size", value=params.model_size, unit="parameters",
-                  protocol=params.protocol)]
-    for m in macs:
-        name = f"{m.path} {m.counter} {m.counter_version}"
-        rows += [dict(section="kmac", name=name, value=m.macs, unit="MACs", protocol=m.protocol),
-                 dict(section="kmac", name=name, value=m.kmac_per_pixel, unit="kMAC/pixel", protocol=m.protocol)]
-    entries = [(t.name, t.channel_equivalent, t.bytes_float32) for t in buffer.tensors]
-    for name, equivalents, size in entries + [("total", buffer.total_channel_equivalent, buffer.total_bytes_float32)]:
-        rows += [dict(section="temporal_buffer", name=name, value=equivalents, unit="full-res channel equivalents",
-                      protocol=buffer.protocol),
-                 dict(section="temporal_buffer", name=name, value=size, unit="bytes (float32)",
-                      protocol=buffer.protocol)]
-    return rows
-
-
-def _published_macs(p: PublishedComplexity) -> str:
-    if p.macs_per_frame:
-        return f"{p.macs_per_frame} per frame (resolution not printed)"
-    low, high = p.decode_mac_per_pixel_min, p.decode_mac_per_pixel_max
-    if high is None:
-        return f"decode {low / 1e3:.1f} kMAC/px (smallest model; largest not published)"
-    if high == low:
-        return f"decode {low / 1e3:.1f} kMAC/px"
-    return f"decode {low / 1e3:.1f}-{high / 1e3:.1f} kMAC/px (smallest-largest model)"
-
-
-def run_complexity(args: argparse.Namespace) -> int:
-    width, height = _parse_size(args.size)
-    _check_size(height, width)
-    published = published_complexity()
-    model = HyTIP().eval()
-    params = parameter_counts(model)
-    macs = [m for counter in dict.fromkeys(args.counter) for m in pframe_kmac_per_pixel(model, height, width,
-                                                                                         counter=counter)]
-    buffer = temporal_buffer(model, height, width)
-
-    print(f"HyTIP complexity at {width}x{height}. {WEIGHTS_NOTE}\n")
-    print("Parameters per top-level module (" + params.protocol + ")")
-    table = pd.DataFrame([(m.module, m.parameters, "yes" if m.in_model_size else "no") for m in params.modules]
-                         + [("total", params.total, ""),
-                            ("model size", params.model_size, f"{params.model_size / 1e6:.3f} M")],
-                         columns=["module", "parameters", "in model size"])
-    print(table.to_string(index=False), "\n")
-
-    print(f"One P-frame ({COUNTED_FRAME_TEXT})")
-    table = pd.DataFrame([(f"{m.counter} {m.counter_version}", m.path, m.macs, f"{m.kmac_per_pixel:.2f}")
-                          for m in macs], columns=["counter", "path", "MACs", "kMAC/pixel"])
-    print(table.to_string(index=False))
-    for path, text in PATHS.items():
-        print(f"  {path}: {text}")
-    for counter in dict.fromkeys(args.counter):
-        print(f"  {counter} does not count: {NOT_COUNTED[counter]}")
-    if "fvcore" in args.counter:
-        print(f"  fvcore {FVCORE_OUTPUTS_TEXT['all']}; the release's fvcore figure traced the reconstruction only")
-    print()
-
-    print(f"Temporal buffer ({BUFFER_DEFINITION})")
-    table = pd.DataFrame([(t.name, t.channels, f"{t.width}x{t.height}", t.scale, t.channel_equivalent,
-                           t.bytes_float32) for t in buffer.tensors]
-                         + [("total", "", "", "", buffer.total_channel_equivalent, buffer.total_bytes_float32)],
-                         columns=["tensor", "channels", "size", "scale", "channel equivalents", "bytes (float32)"])
-    print(table.to_string(index=False), "\n")
-
-    print(f"Published complexity of other codecs ({PUBLISHED_COMPLEXITY.parent.name}/{PUBLISHED_COMPLEXITY.name}; "
-          "other protocols, copied as published)")
-    table = pd.DataFrame([(p.codec, _published_macs(p), "" if p.params_m is None else f"{p.params_m:g}",
-                           p.source.split(" ")[0]) for p in published],
-                         columns=["codec", "MACs", "params (M)", "source"])
-    print(table.to_string(index=False))
-
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(_csv_rows(params, macs, buffer))
-        print(f"\nwrote {args.csv}")
-    return 0

@@ -261,7 +261,7 @@ class FFmpegSource(FrameSource):
     """Any container ffmpeg decodes; frames are streamed as rawvideo through a pipe.
 
     A 4:2:0 8- or 10-bit stream is delivered as its native planes so that the colour conversion stays explicit
-    (bench.colour); other streams, or pix_fmt='rgb24', get ffmpeg's own conversion to 8-bit RGB.
+    (bench.data.colour); other streams, or pix_fmt='rgb24', get ffmpeg's own conversion to 8-bit RGB.
     """
 
     def __init__(self, path: Path, pix_fmt: str | None = None, num_frames: int | None = None):

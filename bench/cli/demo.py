@@ -12,15 +12,22 @@ from pathlib import Path
 
 import torch
 
-from bench.catalog import COLOR_TRANSFORMS
-from bench.clips import BUNDLED_CLIP, bundled_clip_path
-from bench.colour import ColourSpec, frame_to_rgb
-from bench.export_png import write_png
-from bench.protocol import ALIGN_FACTOR, CROP_FACTOR, GOP_SIZE, centre_crop, pad_to_multiple, plan_frames
+from bench.data.catalog import COLOR_TRANSFORMS
+from bench.data.clips import BUNDLED_CLIP, bundled_clip_path
+from bench.data.colour import ColourSpec, frame_to_rgb
+from bench.data.png import write_png
+from bench.data.protocol import (
+    ALIGN_FACTOR,
+    CROP_FACTOR,
+    GOP_SIZE,
+    centre_crop,
+    pad_to_multiple,
+    plan_frames,
+)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.readers import open_source
+    from bench.data.readers import open_source
 
     path = bundled_clip_path()
     spec = ColourSpec.for_protocol(args.color_transform)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.anchors import BD_METRICS, CURVE_KEY, DATASET_MEAN
+from bench.analysis.rd_schema import BD_METRICS, CURVE_KEY, DATASET_MEAN
 from bench.errors import InputError
 
 METHODS = ("pchip", "cubic", "akima")
@@ -267,7 +267,7 @@ def codec_label(codec: str, version: str) -> str:
 @dataclass(frozen=True)
 class BDTables:
     """``sequences``: one row per test codec, dataset, sequence (or "avg"), colour transform and metric.
-    ``datasets``: the per-dataset values and an ``Average`` row per codec, in the BD table schema of bench.anchors.
+    ``datasets``: the per-dataset values and an ``Average`` row per codec, in the BD table schema of bench.analysis.rd_schema.
     ``notes``: what was skipped and why."""
 
     sequences: pd.DataFrame
@@ -279,7 +279,7 @@ def bd_tables(rd: pd.DataFrame, anchor: str, metrics=("psnr_rgb", "msssim_rgb"),
               averaging: str = "sequences", msssim_db: bool = False, min_overlap: float = DEFAULT_MIN_OVERLAP,
               allow_protocol_mismatch: bool = False) -> BDTables:
     """BD-rate and BD-quality of every codec in ``rd`` (RD points in the anchor schema, as loaded by
-    bench.anchors) against the codec labelled ``anchor``, for each metric and colour transform.
+    bench.analysis.rd_schema) against the codec labelled ``anchor``, for each metric and colour transform.
 
     Test and anchor curves are paired by dataset, sequence and colour transform; a dataset's sequences must be the
     same for both, and so must the protocol (PROTOCOL_CHECKED) unless ``allow_protocol_mismatch``. ``averaging``

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.data.readers import ffmpeg_exe, split_yuv420
 from bench.errors import InputError
-from bench.readers import ffmpeg_exe, split_yuv420
 
 KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}  # ITU-R BT.601 / BT.709 luma weights
 RANGES = ("limited", "full")

@@ -125,7 +125,7 @@ def _ffmpeg_encoders(ffmpeg: str) -> frozenset[str]:
 
 
 def _ffmpeg_path() -> str:
-    from bench.readers import ffmpeg_exe
+    from bench.data.readers import ffmpeg_exe
 
     return ffmpeg_exe()
 

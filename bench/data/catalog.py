@@ -6,7 +6,6 @@ The schema is documented at the top of `datasets.yaml`.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import string
 from collections.abc import Callable, Hashable, Iterable
@@ -16,10 +15,10 @@ from typing import Any, NamedTuple
 
 import yaml
 
-import bench
+from bench import REPO_ROOT
 from bench.errors import InputError
 
-BUNDLED_CATALOG = Path(bench.__file__).resolve().parents[1] / "datasets.yaml"
+BUNDLED_CATALOG = REPO_ROOT / "datasets.yaml"
 DATA_ROOT_ENV = "HYTIP_DATA_ROOT"
 COLOR_TRANSFORMS = ("BT601", "BT709")
 FORMS = ("raw", "png")  # a raw file as distributed, or a folder of frame_<n>.png in the official layout
@@ -32,7 +31,7 @@ class PixFmt(NamedTuple):
     rgb: bool
 
 
-# The ffmpeg pix_fmts of raw files that bench.readers reads (planar; 10-bit samples in little-endian 16-bit words).
+# The ffmpeg pix_fmts of raw files that bench.data.readers reads (planar; 10-bit samples in little-endian 16-bit words).
 PIX_FMTS = {
     "yuv420p": PixFmt(8, "420", False),
     "yuv420p10le": PixFmt(10, "420", False),
@@ -44,7 +43,7 @@ PIX_FMTS = {
 class Protocol:
     """How the published results code a sequence: the first `frames` frames in independent GOPs of `intra_period`,
     centre-cropped to a multiple of `crop_multiple`, then replicate-padded to a multiple of `pad_multiple`
-    (bench.protocol does the cropping, padding and frame plan)."""
+    (bench.data.protocol does the cropping, padding and frame plan)."""
 
     frames: int
     intra_period: int
@@ -81,21 +80,25 @@ class Sequence:
     @property
     def frame_bytes(self) -> int:
         """Bytes of one frame in the raw file."""
-        from bench.readers import raw_frame_bytes  # lazy, as in open()
+        from bench.data.readers import raw_frame_bytes  # lazy, as in open()
 
         return raw_frame_bytes(self.name, self.width, self.height, self.pix_fmt)
 
     @property
     def crop_box(self):
-        """The protocol's centre-crop window of this sequence's frames (a bench.protocol.CropBox)."""
-        from bench.protocol import centre_crop_box  # lazy: it imports torch, which listing the catalogue does not need
+        """The protocol's centre-crop window of this sequence's frames (a bench.data.protocol.CropBox)."""
+        from bench.data.protocol import (
+            centre_crop_box,  # lazy: it imports torch, which listing the catalogue does not need
+        )
 
         return centre_crop_box(self.height, self.width, self.protocol.crop_multiple)
 
     def open(self, path: str | Path, *, num_frames: int | None = None):
-        """Open `path` with bench.readers.open_source and this sequence's geometry; a folder is the official PNG
+        """Open `path` with bench.data.readers.open_source and this sequence's geometry; a folder is the official PNG
         layout (8-bit RGB). `num_frames` defaults to the catalogue's frame count for a raw file."""
-        from bench.readers import open_source  # lazy: listing and resolving the catalogue need no reader
+        from bench.data.readers import (
+            open_source,  # lazy: listing and resolving the catalogue need no reader
+        )
 
         path = Path(path)
         if path.is_dir():
@@ -432,60 +435,3 @@ def _names(paths: Iterable[Path]) -> str:
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InputError(f"{what} must be one of {', '.join(choices)}, found {value!r}")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# CLI: run_bench.py datasets
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "datasets",
-        help="list the catalogued test sets; --check finds their files under the data root",
-        description="List the datasets and sequences of the catalogue (datasets.yaml plus any --catalog files). "
-        "With --check, report which sequences are present under the data root and where each missing one was "
-        "looked for.",
-    )
-    p.add_argument("names", nargs="*", metavar="DATASET", help="datasets to list (default: all)")
-    p.add_argument("--data-root", help=f"folder holding the test sets (default: ${DATA_ROOT_ENV})")
-    p.add_argument("--catalog", action="extend", nargs="+", default=[], metavar="YAML",
-                   help="extra catalogue file(s) with the schema of datasets.yaml; they add datasets or override "
-                   "fields")
-    p.add_argument("--check", action="store_true",
-                   help="report present, missing and wrongly sized files; exit 1 if any is not as catalogued")
-    p.add_argument("--png", choices=COLOR_TRANSFORMS, metavar="{BT601,BT709}",
-                   help="with --check, look for the official PNG folders of this colour transform instead of raw files")
-    p.set_defaults(func=run_datasets)
-
-
-def run_datasets(args: argparse.Namespace) -> int:
-    catalog = load_catalog(args.catalog)
-    datasets = [catalog.dataset(n) for n in (args.names or catalog.datasets)]
-    root = resolve_data_root(args.data_root) if args.check else None
-    form, ct = ("png", args.png) if args.png else ("raw", "BT601")
-    present = total = 0
-    for ds in datasets:
-        p = ds.protocol
-        print(f"{ds.name} ({len(ds.sequences)} sequences)" + (f": {ds.description}" if ds.description else ""))
-        print(f"  protocol: {p.frames} frames, intra period {p.intra_period}, crop to a multiple of {p.crop_multiple}, "
-              f"pad to a multiple of {p.pad_multiple}")
-        for seq in ds.sequences.values():
-            size = f"{seq.width}x{seq.height}"
-            line = f"  {seq.name:<20} {size:<10} {seq.frames:>4} frames {seq.fps:>4g} fps  {seq.pix_fmt:<12}"
-            if root is not None:
-                total += 1
-                path = catalog.locate(seq, root, form=form, color_transform=ct)
-                if path is None:
-                    tried = ds.candidates(seq.name, root, form=form, color_transform=ct)
-                    line += " MISSING  tried " + ", ".join(str(t.relative_to(root)) for t in tried)
-                elif form == "raw" and path.stat().st_size != seq.frames * seq.frame_bytes:
-                    line += (f" WRONG SIZE  {path.relative_to(root)}: {path.stat().st_size} bytes, expected "
-                             f"{seq.frames} frames x {seq.frame_bytes} bytes ({seq.width}x{seq.height} {seq.pix_fmt})")
-                else:
-                    present += 1
-                    line += f" present  {path.relative_to(root)}"
-            print(line.rstrip())
-    if root is None:
-        return 0
-    print(f"{present} of {total} sequences present{' with the catalogued size' if form == 'raw' else ''} under {root}")
-    return 0 if present == total else 1

@@ -1,0 +1,1 @@
+"""Analysis of results tables: the RD CSV schema and importers, BD-rate."""

@@ -1,0 +1,1 @@
+"""Codecs behind one interface (`bench.codecs.base`): HyTIP and the conventional encoders."""

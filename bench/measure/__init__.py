@@ -1,0 +1,1 @@
+"""Measurement of coded frames and codec configurations: distortion metrics and complexity."""

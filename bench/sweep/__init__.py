@@ -1,0 +1,1 @@
+"""The sweep: job definition, execution (local workers, Slurm), per-job records and the consolidated results table."""
