@@ -11,6 +11,7 @@ from anchor_helpers import fake_vtm, tiny_clip
 from bench.analysis.rd_schema import load_rd_csv
 from bench.cli import anchors as anchors_cli
 from bench.codecs import conventional
+from bench.codecs.base import SourceSpec, psnr_from_mse, sequence_mean
 from bench.codecs.encoders import EncoderMissing
 from bench.data.colour import ColourSpec
 from bench.data.readers import ffmpeg_exe
@@ -153,12 +154,14 @@ def test_depth_change_rounds_like_vtm_and_protocol_average():
     ten = np.array([0, 1, 2, 3, 4, 1021, 1022, 1023], dtype="<u2")
     assert conventional._to_depth(ten, 10, 8).tolist() == [0, 0, 1, 1, 1, 255, 255, 255]
     assert conventional._to_depth(np.array([0, 255], np.uint8), 8, 10).tolist() == [0, 1020]
-    # Mean over each GOP, then over GOPs.
-    assert conventional.sequence_mean([1, 2, 3, 10], [0, 0, 0, 1]) == pytest.approx((2 + 10) / 2)
+    # Mean over each GOP, then over GOPs; the other convention: PSNR of the mean MSE (10 and 20 dB: MSE 0.1, 0.01).
+    assert sequence_mean([1, 2, 3, 10], [0, 0, 0, 1]) == pytest.approx((2 + 10) / 2)
+    assert sequence_mean([None, None], [0, 0]) is None
+    assert psnr_from_mse([10.0, 20.0, None]) == pytest.approx(-10 * np.log10(0.055))
 
 
 def test_segments_follow_the_frame_plan_with_scene_cuts():
-    source = conventional.SourceSpec("d", "s", "x", 128, 64, "yuv420p", 25.0, 8, False, 96, 32, (40, 81))
+    source = SourceSpec("d", "s", "x", 128, 64, "yuv420p", 25.0, 8, False, 96, 32, (40, 81))
     assert source.segments() == [(0, 32), (32, 7), (39, 25), (64, 16), (80, 16)]
 
 

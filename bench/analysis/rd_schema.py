@@ -32,6 +32,15 @@ BD_METRICS = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_yuv", "msssim_yuv")
 INT_COLUMNS = ("frames", "intra_period", "width", "height")
 TEXT_COLUMNS = tuple(c for c in RD_COLUMNS if c not in INT_COLUMNS + RATE_COLUMNS + QUALITY_COLUMNS)
 OPTIONAL_TEXT = ("yuv_weights",)
+# Optional columns of the sweep's results table (`run_bench.py run`): a results table is an RD CSV with these added, so
+# `bdrate` and the reports read it unchanged. Documented in anchors/README.md ("Results columns").
+RESULT_INT_COLUMNS = ("i_quality", "qp")
+RESULT_FLOAT_COLUMNS = ("psnr_rgb_from_mse", "psnr_y_from_mse", "psnr_u_from_mse", "psnr_v_from_mse",
+                        "psnr_yuv_from_mse", "enc_seconds", "dec_seconds")
+RESULT_TEXT_COLUMNS = ("model", "rate_mode", "decode_check", "averaging", "scene_cuts", "job", "config_sha256",
+                       "project_version", "git_commit", "checkpoint_sha256", "torch_version", "cuda_version",
+                       "cudnn_version", "device", "threads", "codec_command")
+RESULT_COLUMNS = RESULT_INT_COLUMNS + RESULT_FLOAT_COLUMNS + RESULT_TEXT_COLUMNS
 # The sequence name of a curve that a source publishes only as a dataset mean.
 DATASET_MEAN = "avg"
 
@@ -45,8 +54,8 @@ _YUV_WEIGHTS = re.compile(r"^\d+:\d+:\d+$")
 
 # ---------------------------------------------------------------- RD points
 def load_rd_csv(path) -> pd.DataFrame:
-    """Read and validate one RD CSV in the anchor schema."""
-    return _rd_frame(_read_csv(path, RD_COLUMNS), str(path))
+    """Read and validate one RD CSV in the anchor schema (optionally with the result columns)."""
+    return _rd_frame(_read_csv(path, RD_COLUMNS, RESULT_COLUMNS), str(path))
 
 
 def load_rd_csvs(paths: Iterable) -> pd.DataFrame:
@@ -59,14 +68,17 @@ def load_rd_csvs(paths: Iterable) -> pd.DataFrame:
     return combined
 
 
-def write_rd_csv(frame: pd.DataFrame, path) -> None:
-    """Validate a frame against the RD schema and write it (blank for a missing value)."""
+def write_rd_csv(frame: pd.DataFrame, path, *, check_curves: bool = True) -> None:
+    """Validate a frame against the RD schema and write it (blank for a missing value). `check_curves` off: curves
+    need not rise with rate (measured results are written as they are; BD-rate refuses such curves on loading)."""
     records = frame.to_dict("records")
-    checked = _rd_frame(records, str(path), [r.get("where", f"row {i + 1}") for i, r in enumerate(records)])
-    checked.loc[:, list(RD_COLUMNS)].to_csv(path, index=False, na_rep="", float_format=None)
+    checked = _rd_frame(records, str(path), [r.get("where", f"row {i + 1}") for i, r in enumerate(records)],
+                        check_curves=check_curves)
+    columns = list(RD_COLUMNS) + [c for c in RESULT_COLUMNS if c in checked]
+    checked.loc[:, columns].to_csv(path, index=False, na_rep="", float_format=None)
 
 
-def _read_csv(path, columns) -> list[dict]:
+def _read_csv(path, columns, optional=()) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -77,7 +89,7 @@ def _read_csv(path, columns) -> list[dict]:
             raise InputError(f"{path}: line 1: empty file, expected a header with {', '.join(columns)}")
         header = [h.strip() for h in header]
         missing = [c for c in columns if c not in header]
-        unknown = [c for c in header if c not in columns]
+        unknown = [c for c in header if c not in columns and c not in optional]
         if missing or unknown:
             problems = []
             if missing:
@@ -134,7 +146,8 @@ def _check_range(number, column, file, where):
         raise InputError(f"{file}: {where}: column {column}: expected {expected}, found {number}")
 
 
-def _rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None) -> pd.DataFrame:
+def _rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None, *,
+              check_curves: bool = True) -> pd.DataFrame:
     parsed = []
     for i, record in enumerate(records):
         where = wheres[i] if wheres is not None else record.get("where", f"row {i + 1}")
@@ -151,6 +164,13 @@ def _rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None
         for column in RATE_COLUMNS + QUALITY_COLUMNS:
             row[column] = _number(record.get(column), column, file, where)
             _check_range(row[column], column, file, where)
+        for column in RESULT_COLUMNS:
+            if column in record:
+                value = record[column]
+                if column in RESULT_TEXT_COLUMNS:
+                    row[column] = "" if _blank(value) else str(value).strip()
+                else:
+                    row[column] = _number(value, column, file, where, integer=column in RESULT_INT_COLUMNS)
         if row["bpp"] is None and row["kbps"] is None:
             raise InputError(f"{file}: {where}: neither bpp nor kbps is given")
         has_yuv = row["psnr_yuv"] is not None or row["msssim_yuv"] is not None
@@ -158,13 +178,15 @@ def _rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None
             raise InputError(f"{file}: {where}: column yuv_weights: expected Y:U:V weights such as 6:1:1 for "
                              f"psnr_yuv/msssim_yuv, found {row['yuv_weights']!r}")
         parsed.append(row)
-    frame = pd.DataFrame(parsed, columns=["file", "where"] + list(RD_COLUMNS))
-    for column in INT_COLUMNS:
+    extra = [c for c in RESULT_COLUMNS if any(c in row for row in parsed)]
+    frame = pd.DataFrame(parsed, columns=["file", "where"] + list(RD_COLUMNS) + extra)
+    for column in INT_COLUMNS + tuple(c for c in RESULT_INT_COLUMNS if c in extra):
         frame[column] = frame[column].astype("Int64")
-    for column in RATE_COLUMNS + QUALITY_COLUMNS:
+    for column in RATE_COLUMNS + QUALITY_COLUMNS + tuple(c for c in RESULT_FLOAT_COLUMNS if c in extra):
         frame[column] = frame[column].astype(float)
     _check_duplicates(frame)
-    _check_curves(frame)
+    if check_curves:
+        _check_curves(frame)
     return frame
 
 

@@ -1,108 +1,75 @@
-"""`run_bench.py anchors`: conventional-codec anchors coded and measured in the same protocol as the HyTIP runs."""
+"""`run_bench.py anchors`: conventional-codec anchors, coded and measured in the same protocol as the HyTIP runs.
+
+A preset of the sweep (`run_bench.py run` with conventional codecs only): the same jobs, records and store, plus the
+anchor CSV (RD schema, anchors/README.md) that `bdrate` takes. See anchors/GENERATION.md.
+"""
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
-
-from bench.analysis.rd_schema import DCVC_YUV_WEIGHTS, write_rd_csv
-from bench.codecs.conventional import DEFAULT_ENCODERS, MODES, SourceSpec, encode_point
-from bench.codecs.encoders import ENCODERS, make_encoder
-from bench.data.catalog import COLOR_TRANSFORMS, load_catalog
-from bench.data.clips import bundled_clip_path
+from bench.analysis.rd_schema import RD_COLUMNS, write_rd_csv
+from bench.codecs.conventional import DEFAULT_ENCODERS, MODES
+from bench.codecs.encoders import ENCODERS
+from bench.data.catalog import COLOR_TRANSFORMS
 from bench.data.colour import ColourSpec
-from bench.data.protocol import CROP_FACTOR, GOP_SIZE, TEST_FRAMES
-from bench.data.readers import open_source
+from bench.data.protocol import GOP_SIZE, TEST_FRAMES
 from bench.errors import InputError
-from bench.sweep.jobs import Job, job_key, run_jobs
+from bench.sweep.config import SweepConfig, expand, preflight
+from bench.sweep.jobs import run_jobs
+from bench.sweep.runner import lanes, make_jobs
+from bench.sweep.store import remove_empty_work, write_results
 
 
-def _sources(args) -> list[SourceSpec]:
+def anchor_config(args: argparse.Namespace) -> SweepConfig:
+    options = {"threads": args.threads, "encoder_app": args.vtm_encoder, "decoder_app": args.vtm_decoder,
+               "cfg": args.vtm_cfg}
+    codecs = [{"codec": name, "mode": args.mode, "qps": args.rates,
+               **{k: v for k, v in options.items() if v}} for name in args.encoders]
+    protocol = {k: v for k, v in (("frames", args.frames), ("intra_period", args.intra_period)) if v}
+    config = SweepConfig(codecs=[{k: v for k, v in c.items() if v} for c in codecs], color_transforms=[args.color_transform],
+                         protocol={**protocol, "scene_cuts": not args.no_scene_cuts}, rate_mode="real",
+                         data_root=args.data_root, catalogs=list(args.catalog),
+                         execution={"devices": "cpu", "encoder_jobs": args.jobs}, name="anchors")
     if args.input:
-        path = bundled_clip_path() if args.input == "bundled" else Path(args.input)
-        with open_source(path, width=args.width, height=args.height, pix_fmt=args.pix_fmt) as probe:
-            fps = args.fps or probe.fps
-            if not fps:
-                raise InputError(f"{path}: the file states no frame rate; pass --fps")
-            return [_checked(SourceSpec(
-                args.dataset_label, args.name or path.stem, str(path), probe.width, probe.height, probe.pix_fmt,
-                float(fps), probe.bit_depth, not probe.is_yuv, args.frames or TEST_FRAMES,
-                args.intra_period or GOP_SIZE, tuple(args.scene_cuts)), args.mode)]
-    if not args.dataset:
+        config.input = {"path": args.input, "name": args.name, "dataset": args.dataset_label, "width": args.width,
+                        "height": args.height, "pix_fmt": args.pix_fmt, "fps": args.fps,
+                        "scene_cuts": list(args.scene_cuts)}
+        config.input = {k: v for k, v in config.input.items() if v is not None}
+        config.protocol.setdefault("frames", TEST_FRAMES)
+        config.protocol.setdefault("intra_period", GOP_SIZE)
+    elif args.dataset:
+        config.datasets = [args.dataset]
+        if args.sequences:
+            config.sequences = {args.dataset: args.sequences}
+    else:
         raise InputError("anchors: give --dataset (catalogued test sets under --data-root) or --input FILE")
-    catalog = load_catalog(args.catalog)
-    specs = []
-    for located in catalog.resolve(args.dataset, args.sequences or None, data_root=args.data_root):
-        seq = located.sequence
-        frames = args.frames or seq.protocol.frames
-        cuts = () if args.no_scene_cuts else tuple(c for c in seq.scene_cuts if c <= frames)
-        specs.append(_checked(SourceSpec(
-            seq.dataset, seq.name, str(located.path), seq.width, seq.height, seq.pix_fmt, float(seq.fps),
-            seq.bit_depth, seq.is_rgb or seq.chroma != "420", frames, args.intra_period or seq.protocol.intra_period,
-            cuts), args.mode))
-    return specs
-
-
-def _checked(source: SourceSpec, mode: str) -> SourceSpec:
-    if source.frames < 1 or source.intra_period < 1 or source.frames % source.intra_period:
-        raise InputError(f"{source.path}: {source.frames} frames must be a positive multiple of the intra period "
-                         f"{source.intra_period} (the protocol codes whole GOPs only)")
-    if mode == "yuv420" and source.rgb:
-        raise InputError(f"{source.path}: mode yuv420 codes a YUV 4:2:0 source, this one is "
-                         f"{source.pix_fmt}; use --mode rgb444")
-    return source
-
-
-def _csv_row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: str, record: str) -> dict:
-    row = {"codec": result["codec"], "codec_version": result["version"],
-           "codec_config": f"{result['mode']}: {result['config']}", "dataset": source.dataset, "sequence": source.name,
-           "color_transform": color_transform, "frames": result["frames"], "intra_period": source.intra_period,
-           "crop": f"centre-{CROP_FACTOR}", "width": result["width"], "height": result["height"],
-           "input_format": source.pix_fmt, "color_matrix": spec.matrix, "color_range": spec.range,
-           "color_filter": spec.filter,
-           "rate_point": f"qp{result['rate']}", "bpp": result["bpp"], "kbps": result["kbps"],
-           "source": f"hytip-bench anchors {record}", **result["metrics"]}
-    if result["mode"] == "yuv420":
-        row["yuv_weights"] = DCVC_YUV_WEIGHTS
-    return row
+    return config
 
 
 def run_anchors(args: argparse.Namespace) -> int:
-    spec = ColourSpec.for_protocol(args.color_transform)
-    encoders = []
-    for name in args.encoders:
-        enc = make_encoder(name, threads=args.threads, encoder_app=args.vtm_encoder, decoder_app=args.vtm_decoder,
-                           cfg=args.vtm_cfg)
-        enc.check()
-        encoders.append(enc)
-    sources = _sources(args)
+    config = anchor_config(args)
+    problems = preflight(config)
+    if problems:
+        raise problems[0] if len(problems) == 1 else InputError(
+            f"anchors cannot start ({len(problems)} problems):\n  " + "\n  ".join(map(str, problems)))
     out = Path(args.out)
-    jobs, owners = [], {}
-    for source in sources:
-        for enc in encoders:
-            for rate in args.rates or enc.default_rates:
-                key = job_key(enc.name, args.mode, source.dataset, source.name, f"qp{rate}", f"f{source.frames}",
-                              f"ip{source.intra_period}", args.color_transform)
-                owners[key] = source
-                jobs.append(Job(key, encode_point, {
-                    "encoder": {"name": enc.name, "options": asdict(enc)}, "source": asdict(source),
-                    "mode": args.mode, "colour": spec.describe(), "rate": rate, "logs": str(out / "logs" / key),
-                    "bitstreams": str(out / "bitstreams" / key), "work": str(out / "work" / key),
-                    "device": args.device}))
-    summary = run_jobs(jobs, out / "records", workers=args.jobs, desc="anchors", progress=not args.no_progress)
-    rows = [_csv_row(summary.done[job.key]["result"], owners[job.key], spec, args.color_transform,
-                     f"records/{job.key}.json") for job in jobs if job.key in summary.done]
+    specs = expand(config)
+    if config.input and specs and specs[0].source.rgb:  # an RGB file takes the transform the user named
+        colour = ColourSpec.for_protocol(args.color_transform)
+        specs = [type(s)(s.codec, s.source, s.rate, args.color_transform, colour, s.identity) for s in specs]
+    jobs = make_jobs(specs, out, "real")
+    summary = run_jobs(jobs, out / "records", lanes=lanes("cpu", args.jobs, args.device), desc="anchors",
+                       progress=not args.no_progress)
+    table = write_results(out, jobs)
     csv_path = Path(args.csv) if args.csv else out / "anchors.csv"
-    if rows:
-        write_rd_csv(pd.DataFrame(rows), csv_path)
+    if len(table):
+        write_rd_csv(table.loc[:, list(RD_COLUMNS)], csv_path)
     print(f"anchors: {len(summary.ran)} coded, {len(summary.skipped)} already done, {len(summary.failed)} failed; "
-          f"{len(rows)} points in {csv_path if rows else '(no CSV: nothing done)'}")
+          f"{len(table)} points in {csv_path if len(table) else '(no CSV: nothing done)'}")
     for key, error in summary.failed.items():
         print(f"  failed {key}: {error} (record {out / 'records' / (key + '.json')}; rerun the same command to retry)")
-    if (out / "work").is_dir() and not any((out / "work").iterdir()):
-        (out / "work").rmdir()
+    remove_empty_work(out)
     return 0 if summary.ok else 1
 
 

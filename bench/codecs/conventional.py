@@ -1,4 +1,4 @@
-"""`run_bench.py anchors`: conventional-codec anchors coded and measured in the same protocol as the HyTIP runs.
+"""Conventional encoders as sweep codecs, coded and measured in the same protocol as the HyTIP runs.
 
 For each sequence, the protocol's first frames (96) are centre-cropped to a multiple of 64; every GOP of the frame
 plan (intra period 32, plus the listed scene cuts as extra I-frames) is written as a headerless planar file in the
@@ -10,71 +10,34 @@ references, as the HyTIP test loop codes them; the streams are decoded and measu
 - mode rgb444: the RGB the HyTIP run sees is converted to YUV 4:4:4 10-bit (the ColourSpec's matrix and range) and
   coded (DCVC's suggested RGB anchor); the decoded planes go back to RGB and only RGB metrics are taken.
 bpp = bits / (cropped width * height * frames); kbps = bits * fps / frames / 1000. Each (encoder, sequence, rate)
-is one resumable job of bench.sweep.jobs; the encoder logs and bitstreams are kept under the output folder. Documented,
+is one resumable job of the sweep (bench.sweep); the encoder logs and bitstreams are kept under the output folder. Documented,
 with the exact command lines, in anchors/GENERATION.md.
 """
 from __future__ import annotations
 
-import math
 import shutil
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
+from bench.analysis.rd_schema import DCVC_YUV_WEIGHTS
+from bench.codecs.base import YUV_WEIGHTS, SourceSpec, json_number, reference_rgb, summarise
 from bench.codecs.encoders import RawVideo, make_encoder
 from bench.data.colour import (
     ColourSpec,
-    frame_to_rgb,
     rgb_to_yuv444,
     yuv420_to_rgb,
     yuv444_to_rgb,
 )
-from bench.data.protocol import CROP_FACTOR, centre_crop_box, plan_frames
-from bench.data.readers import open_source
 from bench.errors import InputError
 from bench.measure.metrics import msssim_plane, msssim_rgb, psnr_plane, psnr_rgb
 
 MODES = ("yuv420", "rgb444")
 DEFAULT_ENCODERS = ("x264", "x265", "svtav1", "vvenc")
 CHUNK = 4  # frames measured at once; bounds memory at 1080p
-YUV_WEIGHTS = (6, 1, 1)  # DCVC's (6Y + U + V) / 8
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One sequence as the protocol codes it; picklable, so that a worker process can reopen the source."""
-
-    dataset: str
-    name: str
-    path: str
-    width: int
-    height: int
-    pix_fmt: str         # as open_source delivers it: yuv420p, yuv420p10le, rgb24, gbrp10le
-    fps: float
-    bit_depth: int
-    rgb: bool            # an RGB source (PNG folder, gbrp10le): only mode rgb444 applies
-    frames: int          # frames coded (the protocol's count)
-    intra_period: int
-    scene_cuts: tuple[int, ...]  # 1-based
-
-    def open(self):
-        return open_source(self.path, width=self.width, height=self.height, pix_fmt=self.pix_fmt, num_frames=self.frames)
-
-    @property
-    def crop(self):
-        return centre_crop_box(self.height, self.width, CROP_FACTOR)
-
-    def plan(self):
-        return plan_frames(self.frames, self.intra_period, self.scene_cuts)
-
-    def segments(self) -> list[tuple[int, int]]:
-        """(first frame 0-based, frame count) of each independently coded stream: from each I-frame to the next."""
-        starts = [p.number - 1 for p in self.plan() if p.type == "I"]
-        ends = starts[1:] + [len(self.plan())]
-        return [(s, e - s) for s, e in zip(starts, ends)]
 
 
 # ---------------------------------------------------------------------------------------------------- colour helpers
@@ -87,12 +50,6 @@ def _to_depth(plane: np.ndarray, src_bits: int, dst_bits: int) -> np.ndarray:
     shift = src_bits - dst_bits
     down = (plane.astype(np.int32) + (1 << (shift - 1))) >> shift
     return np.clip(down, 0, (1 << dst_bits) - 1).astype(np.uint8 if dst_bits == 8 else "<u2")
-
-
-def _reference_rgb(frame, source_bits: int, spec: ColourSpec, crop) -> torch.Tensor:
-    """[3,h,w] RGB in [0,1] of one source frame as the HyTIP run sees it: converted whole, then cropped."""
-    rgb = frame_to_rgb(frame, spec, bit_depth=source_bits)
-    return rgb[:, crop.top:crop.top + crop.height, crop.left:crop.left + crop.width]
 
 
 def _crop_planes(frame, crop):
@@ -118,7 +75,7 @@ def write_segment(reader, source: SourceSpec, mode: str, spec: ColourSpec, start
                 for plane in _crop_planes(frame, source.crop):
                     out.write(np.ascontiguousarray(_to_depth(plane, source.bit_depth, raw.bit_depth)).tobytes())
             else:
-                codes = rgb_to_yuv444(_reference_rgb(frame, source.bit_depth, spec, source.crop), spec, bit_depth=10)
+                codes = rgb_to_yuv444(reference_rgb(frame, source, spec), spec, bit_depth=10)
                 out.write(torch.stack(codes).numpy().astype("<u2").tobytes())
 
 
@@ -141,7 +98,7 @@ def measure(source: SourceSpec, decoded: RawVideo, mode: str, spec: ColourSpec,
             refs, outs = [], []
             for i in range(start, start + count):
                 frame = next(frames)
-                refs.append(_reference_rgb(frame, bits, spec, crop))
+                refs.append(reference_rgb(frame, source, spec))
                 got = decoded.read(i)
                 if mode == "yuv420":
                     got = tuple(_to_depth(p, decoded.bit_depth, bits) for p in got)
@@ -161,69 +118,109 @@ def measure(source: SourceSpec, decoded: RawVideo, mode: str, spec: ColourSpec,
     return per_frame
 
 
-def sequence_mean(values: list[float], gops: list[int]) -> float:
-    """The protocol's average: mean over each GOP's frames, then mean over GOPs."""
-    series = pd.Series(values, dtype=float)
-    return float(series.groupby(gops).mean().mean())
+# ---------------------------------------------------------------------------------------------------- the codec
+@dataclass(frozen=True)
+class ConventionalCodec:
+    """A conventional encoder (bench.codecs.encoders) as a sweep codec: each GOP coded as its own stream, decoded,
+    measured against the source (see the module docstring)."""
 
+    encoder: str                 # x264, x265, svtav1, vvenc, vtm
+    mode: str = "yuv420"         # or rgb444
+    options: tuple = ()          # (name, value) pairs for make_encoder: threads, VTM paths
 
-def _json_number(value: float) -> float | None:
-    """NaN (MS-SSIM of a frame under 161 pixels) is stored as null; an identical frame's PSNR has no finite value."""
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        raise ValueError("a decoded frame is identical to the source (infinite PSNR); use a coarser QP")
-    return value
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise InputError(f"{self.encoder}: mode {self.mode!r} is not one of {', '.join(MODES)}")
 
+    @property
+    def backend(self):
+        return make_encoder(self.encoder, **dict(self.options))
 
-# ---------------------------------------------------------------------------------------------------- one job
-def encode_point(*, encoder: dict, source: dict, mode: str, colour: dict, rate: int, logs: str, bitstreams: str,
-                 work: str, device: str = "cpu") -> dict:
-    """Encode, decode and measure one rate point of one sequence (a bench.sweep.jobs job function)."""
-    enc = make_encoder(encoder["name"], **encoder["options"])
-    src = SourceSpec(**{**source, "scene_cuts": tuple(source["scene_cuts"])})
-    spec = ColourSpec(**colour)
-    crop = src.crop
-    # The layout of what the encoder is fed; each GOP stream gets its own file of this layout.
-    raw = RawVideo(Path(work) / "sequence.yuv", crop.width, crop.height, input_format(enc, mode, src.bit_depth),
-                   src.frames, src.fps)
-    logs, bitstreams, work = Path(logs), Path(bitstreams), Path(work)
-    for folder in (logs, bitstreams):
-        folder.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(work, ignore_errors=True)  # leftovers of a killed attempt
-    work.mkdir(parents=True)
-    decoded_path = work / "decoded.yuv"
-    segments, bits, versions = [], 0, set()
-    try:
-        with open(decoded_path, "wb") as decoded_all, src.open() as reader:
-            for k, (start, count) in enumerate(src.segments()):
-                seg = replace(raw, path=work / f"seg{k:02d}.yuv", frames=count)
-                write_segment(reader, src, mode, spec, start, seg)
-                coded = enc.encode(seg, rate, bitstreams / f"seg{k:02d}{enc.suffix}", logs / f"seg{k:02d}.encode.log")
-                out = enc.decode(coded.bitstream, seg, work / f"seg{k:02d}.decoded.yuv", logs / f"seg{k:02d}.decode.log")
-                with open(out.path, "rb") as part:
-                    shutil.copyfileobj(part, decoded_all)
-                seg.path.unlink()
-                out.path.unlink()
-                bits += coded.bits
-                versions.add(coded.version)
-                segments.append({"first_frame": start + 1, "frames": count, "bits": coded.bits,
-                                 "bitstream": str(coded.bitstream), "command": list(coded.command),
-                                 "encoder_log": str(coded.log), "reported": coded.reported})
-        decoded = replace(raw, path=decoded_path, pix_fmt=out.pix_fmt)
-        decoded.check_size()
-        per_frame = measure(src, decoded, mode, spec, device)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    if len(versions) != 1:
-        raise RuntimeError(f"{enc.name}: segments report different versions {sorted(versions)}")
-    gops = [p.gop for p in src.plan()]
-    pixels = raw.width * raw.height * src.frames
-    return {
-        "encoder": enc.name, "codec": enc.codec, "version": versions.pop(), "config": enc.describe(), "rate": rate,
-        "mode": mode, "input_format": raw.pix_fmt, "bits": bits, "bpp": bits / pixels,
-        "kbps": bits * src.fps / src.frames / 1000, "width": raw.width, "height": raw.height, "frames": src.frames,
-        "metrics": {k: _json_number(sequence_mean(v, gops)) for k, v in per_frame.items()},
-        "per_frame": {k: [_json_number(x) for x in v] for k, v in per_frame.items()},
-        "segments": segments,
-    }
+    @property
+    def name(self) -> str:
+        return self.backend.codec
+
+    @property
+    def model(self) -> str:
+        return self.mode
+
+    @property
+    def default_rates(self) -> tuple[int, ...]:
+        return self.backend.default_rates
+
+    def spec(self) -> dict:
+        return {"kind": "conventional", "encoder": self.encoder, "mode": self.mode, "options": dict(self.options)}
+
+    def identity(self) -> dict:
+        """What the results depend on (the job key's configuration hash)."""
+        return {**self.spec(), "config": self.backend.describe()}
+
+    def check(self) -> None:
+        self.backend.check()
+
+    def check_source(self, source: SourceSpec) -> None:
+        if self.mode == "yuv420" and source.rgb:
+            raise InputError(f"{source.path}: mode yuv420 codes a YUV 4:2:0 source, this one is "
+                             f"{source.pix_fmt}; use --mode rgb444 (mode: rgb444 in a sweep config)")
+
+    def code(self, source: SourceSpec, rate, spec: ColourSpec, *, rate_mode: str, folders: dict,
+             device: str = "cpu") -> dict:
+        """Encode, decode and measure one rate point of one sequence; `folders`: work, logs, bitstreams."""
+        if rate_mode != "real":
+            raise InputError(f"{self.encoder}: a conventional encoder has no estimated rate mode; use rate mode real")
+        self.check_source(source)
+        enc, src, mode = self.backend, source, self.mode
+        crop = src.crop
+        # The layout of what the encoder is fed; each GOP stream gets its own file of this layout.
+        raw = RawVideo(Path(folders["work"]) / "sequence.yuv", crop.width, crop.height,
+                       input_format(enc, mode, src.bit_depth), src.frames, src.fps)
+        logs, bitstreams, work = (Path(folders[k]) for k in ("logs", "bitstreams", "work"))
+        for folder in (logs, bitstreams):
+            folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)  # leftovers of a killed attempt
+        work.mkdir(parents=True)
+        decoded_path = work / "decoded.yuv"
+        segments, bits, versions = [], 0, set()
+        try:
+            with open(decoded_path, "wb") as decoded_all, src.open() as reader:
+                for k, (start, count) in enumerate(src.segments()):
+                    seg = replace(raw, path=work / f"seg{k:02d}.yuv", frames=count)
+                    write_segment(reader, src, mode, spec, start, seg)
+                    started = time.perf_counter()
+                    coded = enc.encode(seg, rate.qp, bitstreams / f"seg{k:02d}{enc.suffix}",
+                                       logs / f"seg{k:02d}.encode.log")
+                    encoded = time.perf_counter()
+                    out = enc.decode(coded.bitstream, seg, work / f"seg{k:02d}.decoded.yuv",
+                                     logs / f"seg{k:02d}.decode.log")
+                    decoded_at = time.perf_counter()
+                    with open(out.path, "rb") as part:
+                        shutil.copyfileobj(part, decoded_all)
+                    seg.path.unlink()
+                    out.path.unlink()
+                    bits += coded.bits
+                    versions.add(coded.version)
+                    segments.append({"first_frame": start + 1, "frames": count, "bits": coded.bits,
+                                     "bitstream": str(coded.bitstream), "command": list(coded.command),
+                                     "encoder_log": str(coded.log), "reported": coded.reported,
+                                     "enc_seconds": encoded - started, "dec_seconds": decoded_at - encoded})
+            decoded = replace(raw, path=decoded_path, pix_fmt=out.pix_fmt)
+            decoded.check_size()
+            per_frame = measure(src, decoded, mode, spec, device)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if len(versions) != 1:
+            raise RuntimeError(f"{enc.name}: segments report different versions {sorted(versions)}")
+        pixels = raw.width * raw.height * src.frames
+        plan = src.plan()
+        per_frame = {"number": [p.number for p in plan], "type": [p.type for p in plan],
+                     **{k: [json_number(x) for x in v] for k, v in per_frame.items()}}
+        return {
+            "encoder": enc.name, "codec": enc.codec, "version": versions.pop(), "config": enc.describe(),
+            "rate": rate.qp, "mode": mode, "input_format": raw.pix_fmt, "bits": bits, "bpp": bits / pixels,
+            "kbps": bits * src.fps / src.frames / 1000, "width": raw.width, "height": raw.height,
+            "frames": src.frames, "metrics": summarise(per_frame, src), "per_frame": per_frame,
+            "segments": segments, "enc_seconds": sum(s["enc_seconds"] for s in segments),
+            "dec_seconds": sum(s["dec_seconds"] for s in segments), "decode_check": "n/a",
+            "command": " ; ".join(" ".join(s["command"]) for s in segments[:1]),
+            "yuv_weights": DCVC_YUV_WEIGHTS if mode == "yuv420" else "",
+        }

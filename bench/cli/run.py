@@ -1,0 +1,193 @@
+"""`run_bench.py run`: the sweep — codecs x sequences x rate points x colour transforms into a resumable store.
+
+A YAML config (configs/) and/or flags define it (bench/sweep/config.py documents the schema). Every job writes
+OUT/records/<job>.json atomically; OUT/results.csv and .parquet hold one row per (codec, model, dataset, sequence,
+colour transform, rate point) and load in `run_bench.py bdrate` as they are; OUT/complexity.json holds kMAC/pixel,
+parameters, temporal buffer, peak memory and fps per codec configuration. A rerun skips finished jobs and redoes
+missing and failed ones; --force redoes all. Exit status 1 when a job failed (its error is in its record).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.codecs.encoders import ENCODERS
+from bench.data.catalog import COLOR_TRANSFORMS
+from bench.errors import InputError
+from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
+from bench.sweep.jobs import run_jobs
+from bench.sweep.runner import lanes, make_jobs
+from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
+
+HYTIP_MODELS = ("PSNR-RGB", "MS-SSIM-RGB")
+
+
+def config_from_args(args: argparse.Namespace) -> SweepConfig:
+    config = SweepConfig.from_yaml(args.config) if args.config else SweepConfig(codecs=[])
+    if args.codecs:
+        config.codecs = [{"codec": c} for c in args.codecs if c != "hytip"]
+        if "hytip" in args.codecs:
+            config.codecs = [{"codec": "hytip", "model": m, "checkpoint": p} for m, p in _checkpoints(args)] + \
+                config.codecs
+    elif args.checkpoint:
+        by_model = dict(_checkpoints(args))
+        for entry in config.codecs:
+            if entry["codec"] == "hytip" and entry.get("model", "PSNR-RGB") in by_model:
+                entry["checkpoint"] = by_model[entry.get("model", "PSNR-RGB")]
+    if args.qps:
+        for entry in config.codecs:
+            if entry["codec"] != "hytip":
+                entry["qps"] = args.qps
+    if args.threads_per_encoder:
+        for entry in config.codecs:
+            if entry["codec"] != "hytip":
+                entry["threads"] = args.threads_per_encoder
+    if args.dataset:
+        config.datasets, config.input = args.dataset, None
+    if args.sequences:
+        if len(config.datasets) != 1:
+            raise InputError("--sequences needs exactly one dataset")
+        config.sequences = {config.datasets[0]: args.sequences}
+    if args.input:
+        config.input, config.datasets = {"path": args.input, "name": args.name, "dataset": args.dataset_label,
+                                         "width": args.width, "height": args.height, "pix_fmt": args.pix_fmt,
+                                         "fps": args.fps}, []
+        config.input = {k: v for k, v in config.input.items() if v}
+    if args.rate_points:
+        config.rate_points = [_rate_point(text) for text in args.rate_points]
+    for flag, key in (("frames", "frames"), ("intra_period", "intra_period"), ("crop_multiple", "crop_multiple")):
+        if getattr(args, flag) is not None:
+            config.protocol[key] = getattr(args, flag)
+    if args.no_scene_cuts:
+        config.protocol["scene_cuts"] = False
+    for flag in ("color_transforms", "rate_mode", "data_root"):
+        if getattr(args, flag):
+            setattr(config, flag, getattr(args, flag))
+    if args.catalog:
+        config.catalogs += args.catalog
+    for flag in ("devices", "threads", "encoder_jobs"):
+        if getattr(args, flag) is not None:
+            config.execution[flag] = getattr(args, flag)
+    return config
+
+
+def _checkpoints(args) -> list[tuple[str, str]]:
+    out = []
+    for text in args.checkpoint or []:
+        model, sep, path = text.partition("=")
+        if not sep:
+            model, path = Path(text).name.removesuffix(".pth.tar"), text
+        out.append((model, path))
+    if not out:
+        raise InputError("hytip needs --checkpoint PATH (or MODEL=PATH), e.g. models/PSNR-RGB.pth.tar")
+    return out
+
+
+def _rate_point(text: str) -> dict:
+    i, sep, q = text.partition(":")
+    try:
+        return {"i_quality": int(i), "qp": int(q if sep else i)}
+    except ValueError:
+        raise InputError(f"--rate-points {text!r}: expected I:QP (e.g. 21:21) or one index") from None
+
+
+def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: bool = False, progress: bool = True,
+              executor: str = "local", slurm: dict | None = None) -> int:
+    problems = preflight(config)
+    if problems:
+        raise problems[0] if len(problems) == 1 else InputError(
+            f"the sweep cannot start ({len(problems)} problems):\n  " + "\n  ".join(map(str, problems)))
+    specs = expand(config)
+    jobs = make_jobs(specs, out, config.rate_mode)
+    frames = sum(s.frames for s in specs)
+    pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs)
+    if dry_run:
+        for spec, job in zip(specs, jobs):
+            print(f"{job.key}  ({job.lane}, {spec.frames} frames {spec.source.crop.width}x{spec.source.crop.height})")
+        print(f"{len(jobs)} jobs, {frames} frames to code ({pixels / 1e6:.1f} Mpixel); HyTIP costs about 2.6 TMAC per "
+              f"1080p P-frame (1266 kMAC/pixel): {sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs if s.codec['kind'] == 'hytip') * 1.266e-3:.2f} TMAC of HyTIP encoding")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    execution = config.execution
+    if executor == "slurm":
+        from bench.sweep.slurm import run_on_slurm
+
+        run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), **(slurm or {}))
+        summary = run_jobs(jobs, out / "records", lanes=lanes("cpu", 1), progress=False)  # collects, runs what is left
+    else:
+        summary = run_jobs(jobs, out / "records", lanes=lanes(execution.get("devices", "auto"),
+                                                              execution.get("encoder_jobs", 1)),
+                           desc="sweep", progress=progress, force=force)
+    table = write_results(out, jobs)
+    remove_empty_work(out)
+    write_complexity(out, codec_objects(config), table)
+    done_frames = int(table["frames"].sum()) if len(table) else 0
+    elapsed = time.time() - started
+    write_sweep(out, asdict(config), {"jobs": len(jobs), "ran": len(summary.ran), "skipped": len(summary.skipped),
+                                      "failed": summary.failed, "coded_frames": done_frames, "seconds": elapsed})
+    print(f"sweep: {len(summary.ran)} done, {len(summary.skipped)} skipped (done before), {len(summary.failed)} failed "
+          f"of {len(jobs)} jobs; {done_frames} coded frames in the table; {elapsed:.1f} s")
+    for key, error in summary.failed.items():
+        print(f"  failed {key}: {error} (record {out / 'records' / (key + '.json')}; rerun to retry)")
+    print(f"results: {out / 'results.csv'} and {out / 'results.parquet'}; complexity: {out / 'complexity.json'}")
+    return 0 if summary.ok else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = Path(args.out or f"runs/{config.name}")
+    slurm = {"tasks": args.slurm_tasks, "cluster": "local" if args.executor == "submitit-local" else None,
+             "partition": args.slurm_partition, "gpus_per_task": args.slurm_gpus, "timeout_min": args.slurm_time}
+    return run_sweep(config, out, dry_run=args.dry_run, force=args.force, progress=not args.no_progress,
+                     executor="slurm" if args.executor != "local" else "local", slurm=slurm)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("run", help="the sweep: codecs x datasets x rate points x colour transforms",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", nargs="?", help="sweep config YAML (configs/*.yaml); flags below override it")
+    p.add_argument("--out", help="results folder (default runs/<config name>)")
+    what = p.add_argument_group("what to run")
+    what.add_argument("--codecs", nargs="+", choices=["hytip", *ENCODERS], help="codecs (replaces the config's)")
+    what.add_argument("--checkpoint", action="append", metavar="[MODEL=]PATH",
+                      help=f"HyTIP checkpoint, repeatable; MODEL one of {', '.join(HYTIP_MODELS)} (default: the file "
+                           "name without .pth.tar)")
+    what.add_argument("--dataset", nargs="+", help="catalogued dataset(s) (datasets.yaml)")
+    what.add_argument("--sequences", nargs="+", metavar="NAME", help="only these sequences of the one dataset")
+    what.add_argument("--input", metavar="FILE", help="one video file, or 'bundled' for the bundled clip")
+    what.add_argument("--name", help="sequence name for --input")
+    what.add_argument("--dataset-label", default="custom", help="dataset column for --input (default custom)")
+    what.add_argument("--width", type=int, help="width of a raw --input")
+    what.add_argument("--height", type=int, help="height of a raw --input")
+    what.add_argument("--pix-fmt", help="pixel format of a raw --input: yuv420p, yuv420p10le, gbrp10le")
+    what.add_argument("--fps", type=float, help="frame rate of --input when the file does not state it")
+    what.add_argument("--data-root", help="folder holding the test sets (default $HYTIP_DATA_ROOT)")
+    what.add_argument("--catalog", nargs="+", default=[], metavar="YAML", help="extra catalogue file(s)")
+    what.add_argument("--rate-points", nargs="+", metavar="I:QP", help="HyTIP rate points (default 0:0 21:21 42:42 63:63)")
+    what.add_argument("--qps", type=int, nargs="+", help="QPs of the conventional encoders (default: per encoder)")
+    what.add_argument("--color-transforms", nargs="+", choices=COLOR_TRANSFORMS)
+    proto = p.add_argument_group("protocol")
+    proto.add_argument("--frames", type=int, help="frames per sequence (default 96)")
+    proto.add_argument("--intra-period", type=int, help="intra period (default 32)")
+    proto.add_argument("--crop-multiple", type=int, help="centre crop to a multiple of this (default 64)")
+    proto.add_argument("--no-scene-cuts", action="store_true", help="do not code the catalogue's scene cuts as I")
+    proto.add_argument("--rate-mode", choices=("estimated", "real"),
+                       help="HyTIP: estimated rates (default) or real bitstreams, decoded and checked")
+    ex = p.add_argument_group("execution")
+    ex.add_argument("--dry-run", action="store_true", help="list the jobs and the work; run nothing")
+    ex.add_argument("--force", action="store_true", help="redo finished jobs")
+    ex.add_argument("--devices", help="'auto' (every visible GPU, else the CPU), or e.g. cuda:0,cuda:1 or cpu")
+    ex.add_argument("--threads", type=int, help="CPU threads of the HyTIP worker (default: torch's)")
+    ex.add_argument("--encoder-jobs", type=int, help="parallel conventional-encoder jobs (default 1)")
+    ex.add_argument("--threads-per-encoder", type=int, help="threads of each encoder (default 1)")
+    ex.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
+                     help="local (default), slurm (submitit job array), submitit-local (the same on this machine)")
+    ex.add_argument("--slurm-tasks", type=int, default=8, help="array tasks (default 8)")
+    ex.add_argument("--slurm-partition", help="Slurm partition")
+    ex.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per array task (default 1)")
+    ex.add_argument("--slurm-time", type=int, default=240, help="time limit per task in minutes (default 240)")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)

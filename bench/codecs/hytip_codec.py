@@ -1,0 +1,162 @@
+"""HyTIP as a sweep codec: one checkpoint (one metric model), loaded once per worker process.
+
+Frames are read lazily, converted with the run's ColourSpec and centre-cropped, then coded with `hytip.Codec` in
+one of two rate modes: `estimated` (Σ −log2 p, the paper's tables) or `real` (entropy-coded stream written under
+the job's bitstream folder, then decoded; the record says whether every decoded frame equals the encoder's
+reconstruction). Encode and decode seconds are per frame, synchronised on CUDA and without the reading time.
+"""
+from __future__ import annotations
+
+import hashlib
+import resource
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+import hytip
+from bench.codecs.base import SourceSpec, frame_metrics, json_number, reference_planes, reference_rgb, summarise
+from bench.data.colour import ColourSpec
+from bench.errors import InputError
+
+MODELS = ("PSNR-RGB", "MS-SSIM-RGB")  # the release's two checkpoints; any other name labels a user's model
+RATE_MODES = ("estimated", "real")
+# Rate points of the published curves: not stated by the release (README, scripts) or the paper text we could read;
+# the DCVC family, whose 0..63 quality indexes HyTIP shares, samples its curves at I-frame quality = P-frame QP in
+# {0, 21, 42, 63} (microsoft/DCVC issue 128).
+DEFAULT_RATE_POINTS = tuple((q, q) for q in (0, 21, 42, 63))
+
+
+@lru_cache(maxsize=4)
+def _loaded(checkpoint: str, device: str, threads: int | None) -> hytip.Codec:
+    # On CUDA, real-mode streams decode exactly only with deterministic kernels; on the CPU the fixed thread count
+    # is enough, and set_deterministic's single thread would waste the cores.
+    return hytip.load(checkpoint, device=device, deterministic=device.startswith("cuda"), threads=threads)
+
+
+@lru_cache(maxsize=16)
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sync(device: str) -> float:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def peak_memory(device: str) -> tuple[int, str]:
+    """The job's peak memory and what it is: CUDA allocator peak, or the worker process's peak RSS."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(device), "CUDA max_memory_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process peak RSS"
+
+
+class _Reader:
+    """Source frames as [3,h,w] RGB, with their reference planes kept for the metrics; time spent here is not the
+    codec's."""
+
+    def __init__(self, source: SourceSpec, spec: ColourSpec):
+        self.source, self.spec, self.seconds, self.refs = source, spec, 0.0, []
+
+    def __iter__(self):
+        with self.source.open() as reader:
+            for frame in reader.frames(0, self.source.frames):
+                started = time.perf_counter()
+                rgb = reference_rgb(frame, self.source, self.spec)
+                self.refs.append((rgb, reference_planes(frame, rgb, self.source, self.spec)))
+                self.seconds += time.perf_counter() - started
+                yield rgb
+
+
+@dataclass(frozen=True)
+class HytipCodec:
+    checkpoint: str
+    model: str = "PSNR-RGB"
+    threads: int | None = None
+
+    name = "HyTIP"
+
+    def spec(self) -> dict:
+        return {"kind": "hytip", "checkpoint": self.checkpoint, "model": self.model, "threads": self.threads}
+
+    def identity(self) -> dict:
+        return {"kind": "hytip", "model": self.model, "checkpoint_sha256": file_sha256(self.checkpoint)}
+
+    def check(self) -> None:
+        if not Path(self.checkpoint).is_file():
+            raise InputError(f"HyTIP {self.model}: checkpoint {self.checkpoint} not found (get the release's "
+                             f"{self.model}.pth.tar, see README 'The codec')")
+
+    def check_source(self, source: SourceSpec) -> None:
+        pass  # HyTIP codes RGB from any source
+
+    def code(self, source: SourceSpec, rate, spec: ColourSpec, *, rate_mode: str, folders: dict,
+             device: str = "cpu") -> dict:
+        if rate_mode not in RATE_MODES:
+            raise InputError(f"rate mode {rate_mode!r} is not one of {', '.join(RATE_MODES)}")
+        codec = _loaded(self.checkpoint, device, self.threads)
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats(device)
+        reader = _Reader(source, spec)
+        options = dict(qp=rate.qp, i_quality=rate.i_quality, intra_period=source.intra_period,
+                       scene_cuts=source.scene_cuts)
+        stream = None
+        if rate_mode == "real":
+            Path(folders["bitstreams"]).mkdir(parents=True, exist_ok=True)
+            stream = Path(folders["bitstreams"]) / "sequence.hytip"
+            coded = codec.compress(reader, stream, **options)
+        else:
+            coded = codec.estimate(reader, **options)
+        per_frame: dict[str, list] = {"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []}
+        recon_hashes = []
+        started, read_before = _sync(device), 0.0
+        for result in coded:
+            now = _sync(device)
+            per_frame["enc_seconds"].append(now - started - (reader.seconds - read_before))
+            rgb, planes = reader.refs.pop(0)
+            per_frame["number"].append(result.number)
+            per_frame["type"].append(result.type)
+            per_frame["bits"].append(8 * result.bytes_total if stream else result.est_bits_total)
+            for key, value in frame_metrics(result.recon, rgb, planes, source, spec).items():
+                per_frame.setdefault(key, []).append(json_number(value))
+            if stream:
+                recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
+            read_before, started = reader.seconds, _sync(device)
+        decode_check = "n/a"
+        if stream:
+            decoded, started = [], _sync(device)
+            for result in codec.decompress(stream):
+                decoded.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
+                now = _sync(device)
+                per_frame["dec_seconds"].append(now - started)
+                started = now
+            decode_check = "equal" if decoded == recon_hashes else "differs"
+        else:
+            per_frame["dec_seconds"] = [None] * len(per_frame["number"])
+        crop = source.crop
+        pixels = crop.width * crop.height * source.frames
+        bits = 8 * stream.stat().st_size if stream else sum(per_frame["bits"])
+        peak, peak_what = peak_memory(device)
+        return {
+            "codec": self.name, "version": self.model, "model": self.model, "rate": rate.label,
+            "config": f"{self.model} checkpoint {Path(self.checkpoint).name} sha256 {file_sha256(self.checkpoint)}; "
+                      f"rate mode {rate_mode}; i_quality {{i}} qp {{p}}",
+            "checkpoint_sha256": file_sha256(self.checkpoint), "input_format": "rgb (float32)",
+            "bits": bits, "bpp": bits / pixels, "kbps": bits * source.fps / source.frames / 1000,
+            "width": crop.width, "height": crop.height, "frames": source.frames,
+            "metrics": summarise(per_frame, source), "per_frame": per_frame, "decode_check": decode_check,
+            "enc_seconds": sum(per_frame["enc_seconds"]),
+            "dec_seconds": sum(per_frame["dec_seconds"]) if stream else None,
+            "peak_memory_bytes": peak, "peak_memory": peak_what, "yuv_weights": "6:1:1",
+            "bitstream": str(stream) if stream else None,
+            "command": f"hytip.Codec.{'compress' if stream else 'estimate'}(qp={rate.qp}, "
+                       f"i_quality={rate.i_quality}, intra_period={source.intra_period}, "
+                       f"scene_cuts={list(source.scene_cuts)})",
+        }

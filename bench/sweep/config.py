@@ -1,0 +1,225 @@
+"""The sweep definition: codecs x sequences x rate points x colour transforms under one protocol.
+
+A YAML file (examples in configs/) or CLI flags give it; `expand()` turns it into one `JobSpec` per
+(codec, dataset, sequence, colour transform, rate point), and `preflight()` reports every missing file, checkpoint
+or encoder of all jobs at once, before anything runs. Schema (every key optional except codecs and a source):
+
+    codecs:                 # HyTIP: one entry per checkpoint (metric model); conventional: one per encoder
+      - {codec: hytip, model: PSNR-RGB, checkpoint: models/PSNR-RGB.pth.tar}
+      - {codec: x265, qps: [22, 27, 32, 37], mode: yuv420, threads: 1}
+      - {codec: vtm, encoder_app: ..., decoder_app: ..., cfg: ...}
+    datasets: [UVG, HEVC-B]            # from datasets.yaml (plus catalogs:); or
+    sequences: {UVG: [Beauty]}         #   only these sequences of a dataset
+    input: {path: bundled, name: bbb, dataset: clip}   # one file instead of datasets (a raw .yuv needs width,
+                                                       # height, pix_fmt, fps)
+    rate_points: [{i_quality: 0, qp: 0}, ...]          # HyTIP (default: bench.codecs.hytip_codec.DEFAULT_RATE_POINTS)
+    color_transforms: [BT601, BT709]   # native-RGB sources (HEVC-RGB) are coded once, as native-RGB
+    protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}
+    rate_mode: estimated               # or real: entropy-coded streams, decoded and checked
+    data_root: ...                     # default $HYTIP_DATA_ROOT
+    execution: {devices: auto, threads: null, encoder_jobs: 1}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bench.codecs.base import RatePoint, SourceSpec
+from bench.codecs.encoders import ENCODERS
+from bench.codecs.hytip_codec import DEFAULT_RATE_POINTS, RATE_MODES
+from bench.codecs.registry import make_codec
+from bench.data.catalog import COLOR_TRANSFORMS, load_catalog
+from bench.data.clips import bundled_clip_path
+from bench.data.colour import ColourSpec
+from bench.data.protocol import CROP_FACTOR, GOP_SIZE, TEST_FRAMES
+from bench.data.readers import open_source
+from bench.errors import BenchError, InputError
+
+NATIVE_RGB = "native-RGB"
+TOP_KEYS = {"name", "codecs", "datasets", "sequences", "input", "rate_points", "color_transforms", "protocol",
+            "rate_mode", "data_root", "catalogs", "execution"}
+PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "scene_cuts")
+CODEC_KEYS = {"codec", "model", "checkpoint", "threads", "qps", "mode", "encoder_app", "decoder_app", "cfg"}
+
+
+@dataclass
+class SweepConfig:
+    codecs: list[dict]
+    datasets: list[str] = field(default_factory=list)
+    sequences: dict[str, list[str]] = field(default_factory=dict)
+    input: dict | None = None
+    rate_points: list[dict] | None = None
+    color_transforms: list[str] = field(default_factory=lambda: list(COLOR_TRANSFORMS))
+    protocol: dict = field(default_factory=dict)
+    rate_mode: str = "estimated"
+    data_root: str | None = None
+    catalogs: list[str] = field(default_factory=list)
+    execution: dict = field(default_factory=dict)
+    name: str = "sweep"
+
+    @classmethod
+    def from_yaml(cls, path) -> "SweepConfig":
+        path = Path(path)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the sweep config ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(doc, dict):
+            raise InputError(f"{path}: a sweep config is a mapping (see configs/)")
+        unknown = sorted(set(doc) - TOP_KEYS)
+        if unknown:
+            raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(TOP_KEYS))}")
+        base = path.parent
+        for entry in doc.get("codecs") or []:
+            for key in ("checkpoint", "encoder_app", "decoder_app", "cfg"):  # relative to the config's folder
+                if isinstance(entry, dict) and entry.get(key) and not Path(entry[key]).is_absolute():
+                    entry[key] = str(base / entry[key]) if (base / entry[key]).exists() else entry[key]
+        return cls(**doc)
+
+    def validate(self) -> None:
+        if not self.codecs:
+            raise InputError("the sweep has no codecs (give codecs: in the config or --codecs)")
+        for entry in self.codecs:
+            if not isinstance(entry, dict) or "codec" not in entry:
+                raise InputError(f"codec entry {entry!r}: expected a mapping with a 'codec' key")
+            unknown = sorted(set(entry) - CODEC_KEYS)
+            if unknown:
+                raise InputError(f"codec {entry['codec']}: unknown key(s) {', '.join(unknown)}")
+            if entry["codec"] != "hytip" and entry["codec"] not in ENCODERS:
+                raise InputError(f"unknown codec {entry['codec']!r}; expected hytip or one of {', '.join(ENCODERS)}")
+        for key, value in self.protocol.items():
+            if key not in PROTOCOL_KEYS:
+                raise InputError(f"protocol: unknown key {key!r}; expected {', '.join(PROTOCOL_KEYS)}")
+            if key != "scene_cuts" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InputError(f"protocol {key}: expected a positive integer, found {value!r}")
+        if self.rate_mode not in RATE_MODES:
+            raise InputError(f"rate_mode {self.rate_mode!r}: expected one of {', '.join(RATE_MODES)}")
+        for ct in self.color_transforms:
+            if ct not in COLOR_TRANSFORMS:
+                raise InputError(f"colour transform {ct!r}: expected one of {', '.join(COLOR_TRANSFORMS)}")
+        if not self.datasets and not self.input:
+            raise InputError("the sweep has no sequences: give --dataset or --input (datasets: or input: in a config)")
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    codec: dict            # codec spec (bench.codecs.registry)
+    source: SourceSpec
+    rate: RatePoint
+    color_transform: str   # BT601, BT709 or native-RGB
+    colour: ColourSpec
+    identity: dict         # what the result depends on besides source, rate and colour
+
+    @property
+    def frames(self) -> int:
+        return self.source.frames
+
+
+def codec_objects(config: SweepConfig) -> list:
+    """The configured codecs, each with the rate points it is swept over."""
+    threads = config.execution.get("threads")
+    out = []
+    for entry in config.codecs:
+        if entry["codec"] == "hytip":
+            if not entry.get("checkpoint"):
+                raise InputError(f"hytip {entry.get('model', '')}: no checkpoint given (checkpoint: or --checkpoint)")
+            codec = make_codec({"kind": "hytip", "checkpoint": entry["checkpoint"],
+                                "model": entry.get("model", "PSNR-RGB"), "threads": entry.get("threads", threads)})
+            points = config.rate_points or [{"i_quality": i, "qp": q} for i, q in DEFAULT_RATE_POINTS]
+            rates = [RatePoint(int(p["qp"]), int(p.get("i_quality", p["qp"]))) for p in points]
+        else:
+            options = {k: entry[k] for k in ("threads", "encoder_app", "decoder_app", "cfg") if entry.get(k)}
+            codec = make_codec({"kind": "conventional", "encoder": entry["codec"],
+                                "mode": entry.get("mode", "yuv420"), "options": options})
+            rates = [RatePoint(int(q)) for q in entry.get("qps") or codec.default_rates]
+        out.append((codec, rates))
+    return out
+
+
+def sources(config: SweepConfig) -> list[SourceSpec]:
+    proto = config.protocol
+    if config.input:
+        spec = config.input
+        path = bundled_clip_path() if spec.get("path") == "bundled" else Path(spec["path"])
+        with open_source(path, width=spec.get("width"), height=spec.get("height"), pix_fmt=spec.get("pix_fmt")) as probe:
+            fps = spec.get("fps") or probe.fps
+            if not fps:
+                raise InputError(f"{path}: the file states no frame rate; give fps")
+            return [SourceSpec(spec.get("dataset", "custom"), spec.get("name") or path.stem, str(path), probe.width,
+                               probe.height, probe.pix_fmt, float(fps), probe.bit_depth, not probe.is_yuv,
+                               int(proto.get("frames", TEST_FRAMES)), int(proto.get("intra_period", GOP_SIZE)),
+                               tuple(spec.get("scene_cuts", ())), int(proto.get("crop_multiple", CROP_FACTOR))).check()]
+    catalog = load_catalog(config.catalogs)
+    located, missing = [], []
+    for dataset in config.datasets:  # every dataset's missing files in one error
+        try:
+            located += catalog.resolve(dataset, config.sequences.get(dataset), data_root=config.data_root)
+        except InputError as exc:
+            missing.append(f"{dataset}: {exc}")
+    if missing:
+        raise InputError("\n".join(missing))
+    out = []
+    for item in located:
+        seq = item.sequence
+        frames = int(proto.get("frames", seq.protocol.frames))
+        cuts = tuple(c for c in seq.scene_cuts if c <= frames) if proto.get("scene_cuts", True) else ()
+        out.append(SourceSpec(seq.dataset, seq.name, str(item.path), seq.width, seq.height, seq.pix_fmt,
+                              float(seq.fps), seq.bit_depth, seq.is_rgb or seq.chroma != "420", frames,
+                              int(proto.get("intra_period", seq.protocol.intra_period)), cuts,
+                              int(proto.get("crop_multiple", seq.protocol.crop_multiple))).check())
+    return out
+
+
+def expand(config: SweepConfig) -> list[JobSpec]:
+    """Every job of the sweep, ordered so that each codec's jobs of one sequence are adjacent."""
+    config.validate()
+    codecs = codec_objects(config)
+    jobs = []
+    for source in sources(config):
+        transforms = [NATIVE_RGB] if source.rgb else config.color_transforms
+        for codec, rates in codecs:
+            identity = codec.identity()
+            for ct in transforms:
+                colour = ColourSpec.for_protocol("BT709" if ct == NATIVE_RGB else ct)
+                for rate in rates:
+                    jobs.append(JobSpec(codec.spec(), source, rate, ct, colour, identity))
+    return jobs
+
+
+def preflight(config: SweepConfig) -> list[BenchError]:
+    """Every problem that would stop a job (codec, checkpoint, encoder, source file), all at once."""
+    problems = []
+    try:
+        config.validate()
+    except BenchError as exc:
+        return [exc]
+    try:
+        codecs = codec_objects(config)
+    except BenchError as exc:
+        return [exc]
+    for codec, _ in codecs:
+        try:
+            codec.check()
+        except BenchError as exc:
+            problems.append(exc)
+    try:
+        found = sources(config)
+    except BenchError as exc:
+        problems.append(exc)
+        found = []
+    for source in found:
+        for codec, _ in codecs:
+            try:
+                codec.check_source(source)
+            except BenchError as exc:
+                problems.append(exc)
+    return problems

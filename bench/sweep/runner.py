@@ -1,0 +1,135 @@
+"""Running a sweep: one job per JobSpec, on lanes (a worker per GPU, or the CPU, beside a CPU pool for encoders).
+
+A job's record holds the codec's result plus the row of the results table (`row`), the frame plan (intra period,
+scene cuts) and provenance. Its config hash covers everything the result depends on (codec identity with the
+checkpoint's sha256, source, protocol, colour spec, rate point, rate mode), so records of another configuration
+are refused, never mixed in (bench.sweep.jobs).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import subprocess
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from bench import REPO_ROOT
+from bench.analysis.rd_schema import RD_COLUMNS, RESULT_COLUMNS
+from bench.codecs.base import AVERAGING_TEXT, RatePoint, SourceSpec
+from bench.codecs.registry import make_codec
+from bench.data.colour import ColourSpec
+from bench.sweep.config import JobSpec
+from bench.sweep.jobs import Job, Lane, job_key
+
+MODEL_LANE, ENCODER_LANE = "model", "encoder"
+
+
+@lru_cache(maxsize=1)
+def provenance() -> dict:
+    """Versions and machine of this process (what a number needs to be reproduced)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+                                capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        commit = "unknown"
+    try:
+        version = importlib.metadata.version("hytip-bench")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return {"project_version": version, "git_commit": commit, "torch_version": torch.__version__,
+            "cuda_version": torch.version.cuda or "none", "python": platform.python_version(),
+            "cudnn_version": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else "none"}
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{device} {torch.cuda.get_device_name(device)}"
+    return f"cpu {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: str, rate: RatePoint, rate_mode: str,
+         key: str, config: str, device: str) -> dict:
+    metrics = result["metrics"]
+    row = {c: None for c in RD_COLUMNS + RESULT_COLUMNS}
+    row.update({
+        "codec": result["codec"], "codec_version": result["version"],
+        "codec_config": result["config"].replace("{i}", str(rate.i_quality)).replace("{p}", str(rate.qp))
+        if result["codec"] == "HyTIP" else f"{result['mode']}: {result['config']}",
+        "dataset": source.dataset, "sequence": source.name, "color_transform": color_transform,
+        "frames": result["frames"], "intra_period": source.intra_period, "crop": source.crop_text,
+        "width": result["width"], "height": result["height"], "input_format": source.pix_fmt,
+        "color_matrix": spec.matrix, "color_range": spec.range, "color_filter": spec.filter,
+        "rate_point": rate.label, "bpp": result["bpp"], "kbps": result["kbps"],
+        "yuv_weights": result.get("yuv_weights", ""), "source": f"hytip-bench run records/{key}.json",
+        "model": result.get("model", "n/a"), "i_quality": rate.i_quality, "qp": rate.qp, "rate_mode": rate_mode,
+        "decode_check": result["decode_check"], "averaging": AVERAGING_TEXT,
+        "enc_seconds": result["enc_seconds"], "dec_seconds": result["dec_seconds"],
+        "scene_cuts": " ".join(map(str, source.scene_cuts)) or "none", "job": key, "config_sha256": config,
+        "checkpoint_sha256": result.get("checkpoint_sha256", "n/a"), "device": device_name(device),
+        "threads": str(torch.get_num_threads()), "codec_command": result["command"], **provenance(),
+    })
+    row.update({k: v for k, v in metrics.items() if k in row})
+    return row
+
+
+def code_job(*, codec: dict, source: dict, rate: dict, colour: dict, color_transform: str, rate_mode: str,
+             folders: dict, key: str, config: str, device: str = "cpu") -> dict:
+    """One (codec, sequence, colour transform, rate point): code, measure, and build its results row."""
+    src = SourceSpec(**{**source, "scene_cuts": tuple(source["scene_cuts"])})
+    point, spec = RatePoint(**rate), ColourSpec(**colour)
+    result = make_codec(codec).code(src, point, spec, rate_mode=rate_mode if codec["kind"] == "hytip" else "real",
+                                    folders=folders, device=device)
+    result["row"] = _row(result, src, spec, color_transform, point,
+                         rate_mode if codec["kind"] == "hytip" else "real", key, config, device)
+    result.update(intra_period=src.intra_period, scene_cuts=list(src.scene_cuts), provenance=provenance())
+    return result
+
+
+def spec_key(spec: JobSpec, rate_mode: str) -> str:
+    s, c = spec.source, spec.codec
+    if c["kind"] == "hytip":
+        head = (f"hytip-{c['model']}", rate_mode)
+    else:  # the key `run_bench.py anchors` has always used
+        head = (c["encoder"], c["mode"])
+    return job_key(*head, s.dataset, s.name, spec.rate.label, f"f{s.frames}", f"ip{s.intra_period}",
+                   spec.color_transform)
+
+
+def spec_config(spec: JobSpec, rate_mode: str) -> str:
+    source = asdict(spec.source)
+    source.pop("path")  # the same file may move; geometry, frames and protocol stay in the hash
+    what = {"codec": spec.identity, "source": source, "rate": asdict(spec.rate), "colour": spec.colour.describe(),
+            "color_transform": spec.color_transform, "rate_mode": rate_mode if spec.codec["kind"] == "hytip" else "real"}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def make_jobs(specs: list[JobSpec], out: Path, rate_mode: str) -> list[Job]:
+    jobs = []
+    for spec in specs:
+        key, config = spec_key(spec, rate_mode), spec_config(spec, rate_mode)
+        folders = {"work": str(out / "work" / key), "logs": str(out / "logs" / key),
+                   "bitstreams": str(out / "bitstreams" / key)}
+        jobs.append(Job(key, code_job, {
+            "codec": spec.codec, "source": asdict(spec.source), "rate": asdict(spec.rate),
+            "colour": spec.colour.describe(), "color_transform": spec.color_transform, "rate_mode": rate_mode,
+            "folders": folders, "key": key, "config": config},
+            lane=MODEL_LANE if spec.codec["kind"] == "hytip" else ENCODER_LANE, config=config))
+    return jobs
+
+
+def lanes(devices: str | list[str] = "auto", encoder_jobs: int = 1, metrics_device: str = "cpu") -> list[Lane]:
+    """A worker process per GPU for model jobs (spawned: CUDA cannot be forked), else this process on the CPU;
+    encoder jobs in a CPU pool of `encoder_jobs` processes beside them (this process when 1 and no GPU)."""
+    if devices == "auto":
+        devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
+    elif isinstance(devices, str):
+        devices = [d.strip() for d in devices.split(",") if d.strip()]
+    gpu = [d for d in devices if d.startswith("cuda")]
+    model = [Lane(MODEL_LANE, 1, d, "spawn") for d in gpu] or [Lane(MODEL_LANE, 0, "cpu")]
+    encoder_workers = encoder_jobs if encoder_jobs > 1 or gpu else 0
+    return model + [Lane(ENCODER_LANE, encoder_workers, metrics_device)]

@@ -1,0 +1,37 @@
+"""The sweep on a Slurm cluster through submitit: the jobs are split over a job array; every array task runs its
+share with the same resumable runner (bench.sweep.jobs) on the node's GPUs, so a preempted or timed-out task is
+requeued and resumes from the store. `cluster="local"` runs the same path with submitit's local executor (tests).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import submitit
+
+from bench.sweep.jobs import Job, run_jobs
+from bench.sweep.runner import lanes
+
+
+class ArrayTask(submitit.helpers.Checkpointable):
+    """One array task: its jobs on this node. On preemption or timeout submitit calls `checkpoint`, which requeues
+    the same task; finished jobs are skipped on the rerun."""
+
+    def __call__(self, jobs: list[Job], records: str, encoder_jobs: int) -> dict:
+        summary = run_jobs(jobs, records, lanes=lanes("auto", encoder_jobs), progress=False)
+        return {"ran": summary.ran, "skipped": summary.skipped, "failed": summary.failed}
+
+
+def run_on_slurm(jobs: list[Job], out: Path, *, tasks: int, cluster: str | None = None, partition: str | None = None,
+                 gpus_per_task: int = 1, cpus_per_task: int = 8, timeout_min: int = 240, encoder_jobs: int = 1,
+                 extra: dict | None = None) -> list[dict]:
+    """Submit `jobs` as an array of at most `tasks` tasks and wait for them; returns each task's summary."""
+    executor = submitit.AutoExecutor(folder=str(out / "slurm" / "%j"), cluster=cluster)
+    params = {"timeout_min": timeout_min, "cpus_per_task": cpus_per_task, "slurm_array_parallelism": tasks}
+    if cluster != "local":
+        params.update(gpus_per_node=gpus_per_task, slurm_partition=partition, slurm_additional_parameters=extra or {})
+    executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
+    # Interleave so that every task gets a share of each codec and sequence.
+    shares = [jobs[i::tasks] for i in range(min(tasks, len(jobs)))]
+    task = ArrayTask()
+    submitted = executor.map_array(task, shares, [str(out / "records")] * len(shares), [encoder_jobs] * len(shares))
+    return [s.result() for s in submitted]

@@ -1,0 +1,228 @@
+"""`run_bench.py run` end to end on the CPU: the golden checkpoint (its numbers are test data, not HyTIP results) and
+x264 on two tiny real sequences, two rate points, two colour transforms; resume, --force, a changed configuration,
+a failing job, kill -9 at several points, two sweeps on one store, submitit's local executor, and bdrate on the table.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import golden
+import hytip
+from anchor_helpers import tiny_clip
+from bench import REPO_ROOT
+from bench.analysis.rd_schema import load_rd_csv
+from bench.cli import main
+from bench.cli.run import run_sweep
+from bench.codecs.base import SourceSpec, reference_rgb, summarise
+from bench.data.colour import ColourSpec
+from bench.data.readers import open_source
+from bench.measure.metrics import psnr_rgb
+from bench.sweep.config import SweepConfig
+
+W, H, FRAMES = 128, 64, 2
+CATALOG = f"""\
+datasets:
+  Tiny:
+    protocol: {{frames: {FRAMES}, intra_period: 2, crop_multiple: 64, pad_multiple: 16}}
+    raw_dirs: ["{{dataset}}"]
+    png_dir: "{{dataset}}/{{sequence}}{{bt709}}"
+    sequences:
+      a: {{files: [a_{W}x{H}.yuv], width: {W}, height: {H}, frames: {FRAMES}, fps: 25, pix_fmt: yuv420p}}
+      b: {{files: [b_{W}x{H}.yuv], width: {W}, height: {H}, frames: {FRAMES}, fps: 25, pix_fmt: yuv420p}}
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    (root / "Tiny").mkdir()
+    tiny_clip(root / "Tiny" / f"a_{W}x{H}.yuv", frames=FRAMES, start=60)
+    tiny_clip(root / "Tiny" / f"b_{W}x{H}.yuv", frames=FRAMES, start=90)
+    (root / "tiny.yaml").write_text(CATALOG)
+    return root
+
+
+def argv(data, out, *extra, codecs=("hytip", "x264")):
+    return ["run", "--codecs", *codecs, "--checkpoint", f"golden={golden.golden_checkpoint_path()}",
+            "--dataset", "Tiny", "--catalog", str(data / "tiny.yaml"), "--data-root", str(data),
+            "--rate-points", "0:0", "63:63", "--qps", "24", "40", "--color-transforms", "BT601", "BT709",
+            "--threads", "1", "--out", str(out), "--no-progress", *extra]
+
+
+def cli(args, capsys):
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().out
+
+
+def test_two_sequence_sweep_end_to_end_then_resume_and_force(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, text = cli(argv(data, out), capsys)
+    assert code == 0, text
+    jobs = 2 * 2 * 2 * 2  # sequences x transforms x rate points x codecs
+    assert f"sweep: {jobs} done, 0 skipped" in text
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == jobs and not table.duplicated(["codec", "sequence", "color_transform", "rate_point"]).any()
+    parquet = pd.read_parquet(out / "results.parquet").set_index("job").loc[table["job"]]
+    assert list(parquet.columns) == [c for c in table.columns if c != "job"]
+    np.testing.assert_allclose(parquet["bpp"], table["bpp"], rtol=1e-14)  # the CSV keeps 16 digits
+    np.testing.assert_allclose(parquet["psnr_rgb"], table["psnr_rgb"], rtol=1e-14)
+    hy = table[table["codec"] == "HyTIP"].set_index(["sequence", "color_transform", "rate_point"])
+    assert set(hy["model"]) == {"golden"} and set(hy["rate_mode"]) == {"estimated"}
+    assert (hy["torch_version"] == torch.__version__).all() and hy["checkpoint_sha256"].str.len().eq(64).all()
+    assert set(table["color_filter"]) == {"nearest", "bilinear"} and set(table["crop"]) == {"centre-64"}
+
+    # The HyTIP row equals coding the same frames with the codec directly.
+    row = hy.loc[("b", "BT709", "i63-qp63")]
+    source = SourceSpec("Tiny", "b", str(data / "Tiny" / f"b_{W}x{H}.yuv"), W, H, "yuv420p", 25.0, 8, False, FRAMES,
+                        2, ())
+    spec = ColourSpec.for_protocol("BT709")
+    with open_source(source.path, width=W, height=H, pix_fmt="yuv420p") as reader:
+        frames = [reference_rgb(f, source, spec) for f in reader.frames(0, FRAMES)]
+    coded = list(hytip.load(golden.golden_checkpoint_path()).estimate(frames, qp=63, i_quality=63, intra_period=2))
+    bits = sum(f.est_bits_total for f in coded)
+    assert row["bpp"] == pytest.approx(bits / (W * H * FRAMES), rel=1e-9)
+    assert row["kbps"] == pytest.approx(bits * 25 / FRAMES / 1000, rel=1e-9)
+    psnrs = [float(psnr_rgb(f.recon[None], x[None])[0]) for f, x in zip(coded, frames)]
+    assert row["psnr_rgb"] == pytest.approx(np.mean(psnrs), abs=1e-9)  # one GOP: the mean of its frames
+    assert row["psnr_rgb_from_mse"] == pytest.approx(-10 * np.log10(np.mean(10 ** (-np.array(psnrs) / 10))))
+    record = json.loads((out / "records" / f"{row['job']}.json").read_text())
+    assert record["result"]["per_frame"]["type"] == ["I", "P"] and len(record["result"]["per_frame"]["bits"]) == 2
+    assert summarise(record["result"]["per_frame"], source)["psnr_yuv"] == pytest.approx(row["psnr_yuv"])
+
+    x264 = table[table["codec"] == "x264"]
+    assert (x264["rate_mode"] == "real").all() and (x264["bpp"] > 0).all() and x264["enc_seconds"].gt(0).all()
+    complexity = json.loads((out / "complexity.json").read_text())
+    hytip_cfg = next(c for c in complexity["configurations"] if c["codec"] == "HyTIP")
+    assert hytip_cfg["enc_kmac_per_pixel"] == pytest.approx(1265.83, abs=0.01)  # the official ptflops figure
+    assert hytip_cfg["temporal_buffer_channels"] == 7.875 and hytip_cfg["fps_encode"] > 0
+
+    records = sorted((out / "records").glob("*.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in records}
+    code, text = cli(argv(data, out), capsys)
+    assert code == 0 and f"0 done, {jobs} skipped" in text
+    assert {p: p.stat().st_mtime_ns for p in records} == mtimes
+    records[0].unlink()
+    code, text = cli(argv(data, out), capsys)
+    assert code == 0 and f"1 done, {jobs - 1} skipped" in text and len(pd.read_csv(out / "results.csv")) == jobs
+    code, text = cli(argv(data, out, "--force", codecs=("x264",)), capsys)
+    assert code == 0 and "8 done, 0 skipped" in text
+
+    # Another protocol on the same store is refused, not mixed in.
+    assert main(argv(data, out, "--crop-multiple", "-1")) == 2
+    assert "protocol crop_multiple: expected a positive integer, found -1" in capsys.readouterr().err
+    code = main(argv(data, out, "--crop-multiple", "32", codecs=("x264",)))
+    assert code == 2 and "were made with another configuration" in capsys.readouterr().err
+
+
+def test_real_mode_decodes_and_checks_every_stream(data, tmp_path, capsys):
+    out = tmp_path / "real"
+    code, text = cli(argv(data, out, "--rate-mode", "real", "--sequences", "a", "--color-transforms", "BT601",
+                          codecs=("hytip",)), capsys)
+    assert code == 0, text
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 2 and (table["decode_check"] == "equal").all() and table["dec_seconds"].gt(0).all()
+    for job in table["job"]:
+        stream = out / "bitstreams" / job / "sequence.hytip"
+        assert table.set_index("job").loc[job, "bpp"] == pytest.approx(8 * stream.stat().st_size / (W * H * FRAMES))
+
+
+def test_failing_job_is_recorded_and_the_sweep_goes_on(data, tmp_path, capsys):
+    root = tmp_path / "data"
+    (root / "Tiny").mkdir(parents=True)
+    (root / "tiny.yaml").write_text(CATALOG)
+    (root / "Tiny" / f"a_{W}x{H}.yuv").write_bytes((data / "Tiny" / f"a_{W}x{H}.yuv").read_bytes())
+    (root / "Tiny" / f"b_{W}x{H}.yuv").write_bytes((data / "Tiny" / f"b_{W}x{H}.yuv").read_bytes()[:1000])
+    out = tmp_path / "run"
+    code, text = cli(argv(root, out, "--color-transforms", "BT601", codecs=("x264",)), capsys)
+    assert code == 1 and "2 done, 0 skipped (done before), 2 failed" in text
+    assert f"b_{W}x{H}.yuv" in text  # the error names the file
+    failed = [json.loads(p.read_text()) for p in (out / "records").glob("*__b__*.json")]
+    assert len(failed) == 2 and all(r["status"] == "failed" and "b_128x64.yuv" in r["error"] for r in failed)
+    assert sorted(pd.read_csv(out / "results.csv")["sequence"]) == ["a", "a"]
+
+
+def test_missing_checkpoint_and_file_are_reported_together_before_anything_runs(data, tmp_path, capsys):
+    args = argv(data, tmp_path / "x") + ["--checkpoint", "MS-SSIM-RGB=/nonexistent/MS-SSIM-RGB.pth.tar",
+                                         "--sequences", "a", "zz"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "2 problems" in err and "/nonexistent/MS-SSIM-RGB.pth.tar not found" in err and "'zz'" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_dry_run_lists_jobs_and_work(data, tmp_path, capsys):
+    code, text = cli(argv(data, tmp_path / "dry", "--dry-run"), capsys)
+    assert code == 0 and "16 jobs, 32 frames to code" in text
+    assert "hytip-golden__estimated__Tiny__a__i0-qp0__f2__ip2__BT601" in text and not (tmp_path / "dry").exists()
+
+
+def _sweep_process(data, out):
+    """The CLI in a process of its own, as a user runs it (for kill -9 and concurrency)."""
+    return subprocess.Popen([sys.executable, str(REPO_ROOT / "run_bench.py"), *argv(data, out, codecs=("hytip",))],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_then_rerun_completes_exactly_once(data, tmp_path):
+    out = tmp_path / "run"
+    rng = random.Random(7)
+    for _ in range(3):
+        proc = _sweep_process(data, out)
+        time.sleep(rng.uniform(4, 9))  # start-up takes ~4 s, the 8 jobs ~5 s more
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done_before = {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")
+                   if json.loads(p.read_text())["status"] == "done"}
+    proc = _sweep_process(data, out)
+    text = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, text
+    records = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
+    assert len(records) == 8 and all(r["status"] == "done" for r in records)
+    assert {p: p.stat().st_mtime_ns for p in done_before} == done_before  # finished jobs were not redone
+    assert f"{8 - len(done_before)} done, {len(done_before)} skipped" in text
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 8 and not table["job"].duplicated().any()
+    assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_store_run_each_job_once(data, tmp_path):
+    out = tmp_path / "run"
+    procs = [_sweep_process(data, out) for _ in range(2)]
+    texts = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), texts
+    ran = [int(t.split("sweep: ")[1].split(" done")[0]) for t in texts]
+    assert sum(ran) == 8  # a job run by both would be counted twice
+    pids = {json.loads(p.read_text())["pid"] for p in (out / "records").glob("*.json")}
+    assert len(pd.read_csv(out / "results.csv")) == 8 and len(pids) >= 1
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_runs_the_sweep_and_table_feeds_bdrate(data, tmp_path, capsys):
+    out = tmp_path / "slurm"
+    config = SweepConfig(codecs=[{"codec": "x264", "qps": [22, 27, 32, 37]}, {"codec": "x265", "qps": [22, 27, 32, 37]}],
+                         datasets=["Tiny"], catalogs=[str(data / "tiny.yaml")], data_root=str(data),
+                         color_transforms=["BT601"])
+    assert run_sweep(config, out, executor="slurm", progress=False,
+                     slurm={"tasks": 2, "cluster": "local", "timeout_min": 10}) == 0
+    assert len(list((out / "slurm").rglob("*_result.pkl"))) == 2  # two array tasks ran
+    text = capsys.readouterr().out
+    assert "0 done, 16 skipped" in text  # everything ran in the array tasks
+    assert len(load_rd_csv(out / "results.csv")) == 16
+    assert main(["bdrate", str(out / "results.csv"), "--anchor", "x264", "--metric", "psnr_rgb", "psnr_y",
+                 "-o", str(tmp_path / "bd.csv")]) == 0
+    bd = pd.read_csv(tmp_path / "bd.csv")
+    assert bd["codec"].str.startswith("x265-").all() and np.isfinite(bd["bd_rate_pct"]).all()
+    assert sorted(zip(bd["metric"], bd["dataset"])) == [("psnr_rgb", "Average"), ("psnr_rgb", "Tiny"),
+                                                        ("psnr_y", "Average"), ("psnr_y", "Tiny")]
+    assert "x265" in capsys.readouterr().out
