@@ -217,7 +217,7 @@ def test_submitit_local_executor_runs_the_sweep_and_table_feeds_bdrate(data, tmp
                      slurm={"tasks": 2, "cluster": "local", "timeout_min": 10}) == 0
     assert len(list((out / "slurm").rglob("*_result.pkl"))) == 2  # two array tasks ran
     text = capsys.readouterr().out
-    assert "0 done, 16 skipped" in text  # everything ran in the array tasks
+    assert "16 done, 0 skipped" in text
     assert len(load_rd_csv(out / "results.csv")) == 16
     assert main(["bdrate", str(out / "results.csv"), "--anchor", "x264", "--metric", "psnr_rgb", "psnr_y",
                  "-o", str(tmp_path / "bd.csv")]) == 0
@@ -226,3 +226,29 @@ def test_submitit_local_executor_runs_the_sweep_and_table_feeds_bdrate(data, tmp
     assert sorted(zip(bd["metric"], bd["dataset"])) == [("psnr_rgb", "Average"), ("psnr_rgb", "Tiny"),
                                                         ("psnr_y", "Average"), ("psnr_y", "Tiny")]
     assert "x265" in capsys.readouterr().out
+
+
+def test_example_configs_expand_to_the_paper_table(tmp_path, capsys):
+    from bench.data.catalog import load_catalog
+
+    catalog = load_catalog()
+    for ds in catalog.datasets.values():  # every catalogued file present (empty: a dry run reads none)
+        for name in ds.sequences:
+            path = ds.candidates(name, tmp_path)[0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    models = tmp_path / "models"
+    models.mkdir()
+    for model in ("PSNR-RGB", "MS-SSIM-RGB"):
+        (models / f"{model}.pth.tar").write_bytes(model.encode())  # a dry run only hashes the checkpoint
+    config = REPO_ROOT / "configs" / "paper.yaml"
+    args = ["run", str(config), "--data-root", str(tmp_path), "--dry-run", "--checkpoint",
+            f"PSNR-RGB={models / 'PSNR-RGB.pth.tar'}", "--checkpoint", f"MS-SSIM-RGB={models / 'MS-SSIM-RGB.pth.tar'}"]
+    code, text = cli(args, capsys)
+    # 53 YUV sequences x 2 transforms + 6 native-RGB sequences, x 4 rate points x 2 models, 96 frames each.
+    assert code == 0 and f"{(53 * 2 + 6) * 4 * 2} jobs, {(53 * 2 + 6) * 4 * 2 * 96} frames to code" in text
+    assert "hytip-MS-SSIM-RGB__estimated__HEVC-RGB__DucksAndLegs__i63-qp63__f96__ip32__native-RGB" in text
+    assert "hytip-PSNR-RGB__estimated__HEVC-B__Kimono1__i0-qp0__f96__ip32__BT709" in text
+    code, text = cli(["run", str(REPO_ROOT / "configs" / "anchors.yaml"), "--data-root", str(tmp_path), "--dry-run",
+                      "--codecs", "x264", "x265"], capsys)
+    assert code == 0 and f"{53 * 2 * 4 * 2} jobs" in text

@@ -17,7 +17,7 @@ from bench.codecs.encoders import ENCODERS
 from bench.data.catalog import COLOR_TRANSFORMS
 from bench.errors import InputError
 from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
-from bench.sweep.jobs import run_jobs
+from bench.sweep.jobs import check_configs, run_jobs
 from bench.sweep.runner import lanes, make_jobs
 from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
 
@@ -115,15 +115,16 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
     if executor == "slurm":
         from bench.sweep.slurm import run_on_slurm
 
-        run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), **(slurm or {}))
-        summary = run_jobs(jobs, out / "records", lanes=lanes("cpu", 1), progress=False)  # collects, runs what is left
+        if not force:
+            check_configs(jobs, out / "records")  # refuse here, not inside every array task
+        summary = run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), force=force, **(slurm or {}))
     else:
         summary = run_jobs(jobs, out / "records", lanes=lanes(execution.get("devices", "auto"),
                                                               execution.get("encoder_jobs", 1)),
                            desc="sweep", progress=progress, force=force)
     table = write_results(out, jobs)
     remove_empty_work(out)
-    write_complexity(out, codec_objects(config), table)
+    write_complexity(out, codec_objects(config), table, execution.get("complexity_counters", ("ptflops",)))
     done_frames = int(table["frames"].sum()) if len(table) else 0
     elapsed = time.time() - started
     write_sweep(out, asdict(config), {"jobs": len(jobs), "ran": len(summary.ran), "skipped": len(summary.skipped),

@@ -141,10 +141,6 @@ class ConventionalCodec:
         return self.backend.codec
 
     @property
-    def model(self) -> str:
-        return self.mode
-
-    @property
     def default_rates(self) -> tuple[int, ...]:
         return self.backend.default_rates
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 import hytip
 from bench.codecs.base import SourceSpec, frame_metrics, json_number, reference_planes, reference_rgb, summarise
@@ -117,7 +118,9 @@ class HytipCodec:
         per_frame: dict[str, list] = {"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []}
         recon_hashes = []
         started, read_before = _sync(device), 0.0
-        for result in coded:
+        # Inside a long job a bar per frame (shown on a terminal only, so logs and tests stay clean).
+        for result in tqdm(coded, total=source.frames, desc=f"{source.name} {rate.label}", unit="frame",
+                           leave=False, disable=None):
             now = _sync(device)
             per_frame["enc_seconds"].append(now - started - (reader.seconds - read_before))
             rgb, planes = reader.refs.pop(0)

@@ -17,7 +17,7 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
     protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}
     rate_mode: estimated               # or real: entropy-coded streams, decoded and checked
     data_root: ...                     # default $HYTIP_DATA_ROOT
-    execution: {devices: auto, threads: null, encoder_jobs: 1}
+    execution: {devices: auto, threads: null, encoder_jobs: 1, complexity_counters: [ptflops]}   # or [ptflops, fvcore]
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from bench.codecs.base import RatePoint, SourceSpec
 from bench.codecs.encoders import ENCODERS
 from bench.codecs.hytip_codec import DEFAULT_RATE_POINTS, RATE_MODES
 from bench.codecs.registry import make_codec
-from bench.data.catalog import COLOR_TRANSFORMS, load_catalog
+from bench.data.catalog import COLOR_TRANSFORMS, load_catalog, resolve_data_root
 from bench.data.clips import bundled_clip_path
 from bench.data.colour import ColourSpec
 from bench.data.protocol import CROP_FACTOR, GOP_SIZE, TEST_FRAMES
@@ -159,6 +159,7 @@ def sources(config: SweepConfig) -> list[SourceSpec]:
                                int(proto.get("frames", TEST_FRAMES)), int(proto.get("intra_period", GOP_SIZE)),
                                tuple(spec.get("scene_cuts", ())), int(proto.get("crop_multiple", CROP_FACTOR))).check()]
     catalog = load_catalog(config.catalogs)
+    resolve_data_root(config.data_root)  # one error for a missing root, not one per dataset
     located, missing = [], []
     for dataset in config.datasets:  # every dataset's missing files in one error
         try:

@@ -135,7 +135,7 @@ def _execute(job: Job, out_dir: str, device: str | None = None, wait_for_lock: b
         lock.release()
 
 
-def _check_configs(jobs: list[Job], out_dir: Path) -> None:
+def check_configs(jobs: list[Job], out_dir: Path) -> None:
     stale = [(j, r) for j in jobs if (r := load_record(out_dir, j.key)) is not None and r.get("status") == "done"
              and r.get("config", "") != j.config]
     if stale:
@@ -164,7 +164,7 @@ def run_jobs(jobs: Iterable[Job], out_dir, *, workers: int = 1, lanes: Iterable[
     if missing:
         raise InputError(f"no lane runs jobs of kind {', '.join(missing)}")
     if not force:
-        _check_configs(jobs, out_dir)
+        check_configs(jobs, out_dir)
     summary = RunSummary({}, [], [], {})
     todo: dict[str, list[tuple[Job, bool]]] = {}
     for job in jobs:

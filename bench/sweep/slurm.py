@@ -8,7 +8,7 @@ from pathlib import Path
 
 import submitit
 
-from bench.sweep.jobs import Job, run_jobs
+from bench.sweep.jobs import Job, RunSummary, run_jobs
 from bench.sweep.runner import lanes
 
 
@@ -16,15 +16,14 @@ class ArrayTask(submitit.helpers.Checkpointable):
     """One array task: its jobs on this node. On preemption or timeout submitit calls `checkpoint`, which requeues
     the same task; finished jobs are skipped on the rerun."""
 
-    def __call__(self, jobs: list[Job], records: str, encoder_jobs: int) -> dict:
-        summary = run_jobs(jobs, records, lanes=lanes("auto", encoder_jobs), progress=False)
-        return {"ran": summary.ran, "skipped": summary.skipped, "failed": summary.failed}
+    def __call__(self, jobs: list[Job], records: str, encoder_jobs: int, force: bool) -> RunSummary:
+        return run_jobs(jobs, records, lanes=lanes("auto", encoder_jobs), progress=False, force=force)
 
 
 def run_on_slurm(jobs: list[Job], out: Path, *, tasks: int, cluster: str | None = None, partition: str | None = None,
                  gpus_per_task: int = 1, cpus_per_task: int = 8, timeout_min: int = 240, encoder_jobs: int = 1,
-                 extra: dict | None = None) -> list[dict]:
-    """Submit `jobs` as an array of at most `tasks` tasks and wait for them; returns each task's summary."""
+                 force: bool = False, extra: dict | None = None) -> RunSummary:
+    """Submit `jobs` as an array of at most `tasks` tasks, wait for them, and merge their summaries."""
     executor = submitit.AutoExecutor(folder=str(out / "slurm" / "%j"), cluster=cluster)
     params = {"timeout_min": timeout_min, "cpus_per_task": cpus_per_task, "slurm_array_parallelism": tasks}
     if cluster != "local":
@@ -33,5 +32,12 @@ def run_on_slurm(jobs: list[Job], out: Path, *, tasks: int, cluster: str | None 
     # Interleave so that every task gets a share of each codec and sequence.
     shares = [jobs[i::tasks] for i in range(min(tasks, len(jobs)))]
     task = ArrayTask()
-    submitted = executor.map_array(task, shares, [str(out / "records")] * len(shares), [encoder_jobs] * len(shares))
-    return [s.result() for s in submitted]
+    n = len(shares)
+    submitted = executor.map_array(task, shares, [str(out / "records")] * n, [encoder_jobs] * n, [force] * n)
+    merged = RunSummary({}, [], [], {})
+    for part in (s.result() for s in submitted):
+        merged.done.update(part.done)
+        merged.skipped += part.skipped
+        merged.ran += part.ran
+        merged.failed.update(part.failed)
+    return merged

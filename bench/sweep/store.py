@@ -53,20 +53,22 @@ def write_complexity(out: Path, codecs: list, table: pd.DataFrame, counters=("pt
     path = out / "complexity.json"
     known = json.loads(path.read_text()) if path.is_file() else {}
     arch = known.get("hytip_architecture")
+    if arch and any(f"enc_kmac_per_pixel{'' if c == 'ptflops' else '_' + c}" not in arch for c in counters):
+        arch = None  # a counter was added since
     if arch is None and any(c.name == "HyTIP" for c, _ in codecs):
         arch = hytip_architecture(counters)
     configurations = []
     for codec, _ in codecs:
-        label = getattr(codec, "model", "")
-        rows = table[(table["codec"] == codec.name) & (table["model"].fillna("n/a") == (label if codec.name == "HyTIP" else "n/a"))] \
-            if len(table) else table
+        hytip = codec.name == "HyTIP"
+        model = codec.model if hytip else "n/a"
+        rows = table[(table["codec"] == codec.name) & (table["model"].fillna("n/a") == model)] if len(table) else table
         frames = rows["frames"].sum() if len(rows) else 0
         enc, dec = (rows[c].sum(min_count=1) if len(rows) else None for c in ("enc_seconds", "dec_seconds"))
-        entry = {"codec": codec.name, "model": label if codec.name == "HyTIP" else codec.encoder,
+        entry = {"codec": codec.name, "model": model if hytip else codec.encoder,
                  "fps_encode": float(frames / enc) if enc else None,
                  "fps_decode": float(frames / dec) if dec and not pd.isna(dec) else None,
                  "fps_protocol": "coded frames / summed per-frame seconds over the sweep's jobs, on its devices"}
-        if codec.name == "HyTIP":
+        if hytip:
             entry.update(arch)
             entry["peak_memory_bytes"] = _peak(out, rows)
         configurations.append(entry)

@@ -1,0 +1,68 @@
+"""Pipeline overhead of the sweep: what reading, colour conversion, cropping, metrics and bookkeeping cost beside the
+model, and coded frames per second of the whole sweep.
+
+    python -m bench.benchmarks.sweep_overhead --checkpoint CKPT [--size 448x256] [--frames 8] [--threads 2]
+
+A WxH crop of the bundled clip (from a part with motion) is swept with HyTIP (estimated rates, 2 rate points,
+BT.601) in a fresh output folder. Model time is the codec's own per-frame time (`enc_seconds`: the coding calls,
+reading excluded); job time is each job's wall time in its worker; overhead = job time / model time - 1. The sweep's
+one-time costs (model load, the complexity count, the results table) are printed apart. Without trained weights
+use the golden test checkpoint (same architecture and arithmetic, so the same cost).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from bench.cli.run import run_sweep
+from bench.data.clips import bundled_clip_path
+from bench.data.readers import ffmpeg_exe
+from bench.sweep.config import SweepConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--size", default="448x256")
+    parser.add_argument("--frames", type=int, default=8, help="frames per job, one GOP (default 8)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / f"clip_{width}x{height}.yuv"
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(bundled_clip_path()), "-vf",
+                        f"trim=start_frame=60,setpts=PTS-STARTPTS,crop={width}:{height}:{(1280 - width) // 2}:"
+                        f"{(720 - height) // 2}", "-frames:v", str(args.frames), "-f", "rawvideo", "-pix_fmt",
+                        "yuv420p", str(clip)], check=True)
+        config = SweepConfig(
+            codecs=[{"codec": "hytip", "model": "golden-test", "checkpoint": args.checkpoint}],
+            input={"path": str(clip), "name": "bbb", "width": width, "height": height, "pix_fmt": "yuv420p",
+                   "fps": 25}, rate_points=[{"i_quality": 21, "qp": 21}, {"i_quality": 42, "qp": 42}],
+            color_transforms=["BT601"], protocol={"frames": args.frames, "intra_period": args.frames},
+            execution={"devices": "cpu", "threads": args.threads})
+        out = Path(tmp) / "out"
+        started = time.perf_counter()
+        assert run_sweep(config, out, progress=False) == 0
+        wall = time.perf_counter() - started
+        table = pd.read_csv(out / "results.csv")
+        records = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
+    model = table["enc_seconds"].sum()
+    jobs = sum(r["seconds"] for r in records)
+    frames = int(table["frames"].sum())
+    print(f"sweep overhead: HyTIP estimate, {len(records)} jobs x {args.frames} frames at {width}x{height}, CPU, "
+          f"{args.threads} threads, float32, torch {torch.__version__}, BT.601 limited nearest")
+    print(f"  model time {model:.2f} s; job wall time {jobs:.2f} s; pipeline overhead "
+          f"{100 * (jobs / model - 1):.2f} % of model time (reading, conversion, crop, metrics, records)")
+    print(f"  whole sweep {wall:.2f} s: {frames / wall:.3f} coded frames/s; one-time costs {wall - jobs:.2f} s "
+          "(process start-up, model load, complexity count, results table)")
+
+
+if __name__ == "__main__":
+    main()
