@@ -1,8 +1,9 @@
 """hytip.codec against the official code's golden runs (tests/data/golden, README §8 tolerances).
 
 Golden cases A (I-quality 0 / QP 0) and B (63 / 63): 6 frames of 128x192, one I-frame and five P-frames,
-coded by the official test loop. Estimated mode must match the golden per-frame rates and PSNR; real mode
-must decode to exactly the encoder's reconstruction, with byte counts close to the official coder's.
+coded by the official test loop. Estimated mode must match the golden per-frame rates and PSNR within the
+case's ``golden.TOLERANCE`` (near-exact on the stable A, README §8's suggested tolerances on the chaotic B);
+real mode must decode to exactly the encoder's reconstruction, with byte counts close to the official coder's.
 """
 import hashlib
 
@@ -16,6 +17,7 @@ from hytip import bitstream as bs
 
 I_COLS = {"y": 2, "z": 3}                       # est_bpp columns: mv_y, mv_z, y, z
 P_COLS = {"mv_y": 0, "mv_z": 1, "y": 2, "z": 3}
+P_Z_STRINGS = (1, 6)                            # mv_z and z: coded with another rANS than the release's
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +61,9 @@ def compressed(case_name, codec, tmp_path_factory):
     return case, frames, path, enc, list(codec.decompress(path))
 
 
-def test_estimated_mode_matches_golden(estimated):
+def test_estimated_mode_matches_golden(estimated, case_name):
     case, frames, results = estimated
+    tol = golden.TOLERANCE[case_name]
     assert [r.type for r in results] == [str(t) for t in case["frame_type"]]
     for r in results:
         t = r.number - 1
@@ -69,12 +72,14 @@ def test_estimated_mode_matches_golden(estimated):
         assert set(r.est_bpp) == set(cols)
         for comp, col in cols.items():
             ref = case["est_bpp"][t, col]
-            assert abs(r.est_bpp[comp] - ref) <= 0.015 * ref, f"frame {t} {comp}: {r.est_bpp[comp]} vs {ref}"
-        assert abs(r.est_bpp_total - case["est_bpp_total"][t]) <= 0.01 * case["est_bpp_total"][t]
-        assert abs(psnr_rgb(r.recon[None], frames[t][None]).item() - case["psnr_rgb"][t]) <= 0.01
+            assert abs(r.est_bpp[comp] - ref) <= tol.est_bpp_component_rel * ref, \
+                f"frame {t} {comp}: {r.est_bpp[comp]} vs {ref}"
+        assert abs(r.est_bpp_total - case["est_bpp_total"][t]) <= tol.est_bpp_total_rel * case["est_bpp_total"][t]
+        assert abs(psnr_rgb(r.recon[None], frames[t][None]).item() - case["psnr_rgb"][t]) <= tol.psnr_rgb_abs_db
         gold = torch.from_numpy(case["recon"][t])
         assert r.recon.shape == gold.shape
-        assert psnr_rgb(r.recon[None], gold[None]).item() >= 35 and float((r.recon - gold).abs().mean()) <= 0.02
+        assert psnr_rgb(r.recon[None], gold[None]).item() >= tol.recon_psnr_min_db
+        assert float((r.recon - gold).abs().mean()) <= tol.recon_mean_abs
 
 
 @pytest.mark.slow
@@ -88,15 +93,22 @@ def test_real_mode_decodes_exactly_the_encoder_reconstruction(compressed):
 
 
 @pytest.mark.slow
-def test_real_mode_bytes_match_the_official_coder(compressed):
+def test_real_mode_bytes_match_the_official_coder(compressed, case_name):
+    """Strings coded as the release codes them (intra, without the release's 1-byte stream flag; mv_y and the
+    y steps) within the case's tolerance, so to the byte on A; z strings and frame totals, which our other
+    rANS for z shifts by a few bytes (docs/bitstream.md), within README §8's tolerances."""
     case, frames, path, enc, dec = compressed
+    tol = golden.TOLERANCE[case_name]
     for r in enc:
         t = r.number - 1
         gold = [int(n) for n in case["string_bytes"][t] if n >= 0]
         assert len(r.string_bytes) == len(gold) == (1 if r.type == "I" else 7)
-        assert abs(r.bytes_total - case["frame_bytes"][t]) <= 0.015 * case["frame_bytes"][t]
+        assert abs(r.bytes_total - case["frame_bytes"][t]) <= golden.FRAME_BYTES_REL * case["frame_bytes"][t]
+        if r.type == "I":
+            gold[0] -= 1                                        # the release's stream flag
         for i, (ours, ref) in enumerate(zip(r.string_bytes, gold)):
-            assert abs(ours - ref) <= 0.04 * ref, f"frame {t} string {i}: {ours} vs official {ref} bytes"
+            rel = golden.STRING_BYTES_REL if r.type == "P" and i in P_Z_STRINGS else tol.string_bytes_rel
+            assert abs(ours - ref) <= rel * ref, f"frame {t} string {i}: {ours} vs official {ref} bytes"
         # The real rate sits below the estimate with these random weights (golden README §4).
         assert r.bpp < r.est_bpp_total
 

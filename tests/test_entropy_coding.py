@@ -5,16 +5,17 @@ complete bitstream. We split that bitstream (the release's SPS/NAL layout, golde
 and check that (a) Gaussian strings are byte-identical to the release's, (b) our z tables decode the
 release's own z strings exactly (so the probabilities are the release's), (c) our sizes stay within the
 golden tolerances, (d) everything decodes back to the symbols, (e) with the intra network, the I-frame
-string equals the release's and decodes to the encoder's reconstruction.
+string equals the release's (on the stable case A; within the tolerances on the chaotic case B) and decodes
+to the encoder's reconstruction.
 """
 import math
 
+import golden
 import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
 
-import golden
 from hytip import bitstream as bs
 from hytip import entropy_coding as ec
 from hytip.checkpoint import remap_state_dict
@@ -124,6 +125,7 @@ def gaussian_table():
 @pytest.fixture(scope="module", params=CASES)
 def case(request):
     c = golden.load_case(request.param)
+    c["name"] = request.param
     c["official"] = split_official_stream(c["bitstream"].tobytes())
     return c
 
@@ -179,8 +181,8 @@ def test_p_frame_z_tables_decode_official_strings(case, z_tables, name, column):
 
 
 def test_sizes_within_golden_tolerances(case, gaussian_table, z_tables):
-    """Per string within 4 % and per P-frame within 1.5 % of the release's bytes (the intra string is
-    checked byte for byte with the network below)."""
+    """Per string and per P-frame within README §8's byte tolerances of the release's bytes: our z coder is
+    not the release's (the intra string is checked with the network below)."""
     _, gt = gaussian_table
     for t in range(len(case["official"]) - 1):
         ours = {"mv_y": ec.encode(case["sym_P_mv_y"][t], case["cdfidx_P_mv_y"][t], gt)}
@@ -193,9 +195,10 @@ def test_sizes_within_golden_tolerances(case, gaussian_table, z_tables):
             np.testing.assert_array_equal(ec.decode(ours[key], idx, z_tables[name]), sym)
         official = case["string_bytes"][t + 1]
         for j, key in enumerate(P_STRING_ORDER):
-            assert abs(len(ours[key]) - official[j]) <= 0.04 * official[j], (t + 1, key, len(ours[key]), official[j])
+            assert abs(len(ours[key]) - official[j]) <= golden.STRING_BYTES_REL * official[j], \
+                (t + 1, key, len(ours[key]), official[j])
         total = sum(len(s) for s in ours.values())
-        assert abs(total - case["frame_bytes"][t + 1]) <= 0.015 * case["frame_bytes"][t + 1]
+        assert abs(total - case["frame_bytes"][t + 1]) <= golden.FRAME_BYTES_REL * case["frame_bytes"][t + 1]
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +214,9 @@ def intra():
 
 def test_intra_string_is_official_and_decodes_to_encoder_recon(case, intra):
     """z then the four y steps in one string, with σ from the network: the release's bytes after its
-    1-byte stream flag; decoding it through the network gives the encoder's reconstruction exactly."""
+    1-byte stream flag on A (README §8: A's bytes never changed); on B, where the release itself rounds a few
+    symbols differently under other kernels, the length within tolerance. Decoding it through the network
+    gives the encoder's reconstruction exactly (ours, so on both)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -225,7 +230,11 @@ def test_intra_string_is_official_and_decodes_to_encoder_recon(case, intra):
         for sym, scales in zip(out["sym_steps"], out["scale_steps"]):
             enc.add(sym, ec.intra_scale_indexes(scales), y_table)
         data = enc.finish()
-        assert data == case["official"][0][0][1:]
+        official = case["official"][0][0][1:]
+        tol = golden.TOLERANCE[case["name"]]
+        assert abs(len(data) - len(official)) <= tol.string_bytes_rel * len(official)
+        if tol.string_bytes_rel == 0:                   # exact sizes on A: the bytes must be the release's too
+            assert data == official
 
         dec = ec.StreamDecoder(data, out["z_hat"].numel() + sum(s.numel() for s in out["sym_steps"]))
         z_hat = dec.take(ec.channel_indexes(out["z_hat"].shape), z_table).float()
@@ -334,8 +343,8 @@ def test_desynchronised_decoder_is_detected_by_symbol_crc(gaussian_table):
 
 def test_sequence_through_container(case, gaussian_table, z_tables, tmp_path):
     """All frames of a case coded, written to our container, read back and decoded to the same symbols;
-    the file is within 1.5 % of the release's whole stream. The I string is the release's minus its flag,
-    which the intra test above shows equals ours."""
+    the file is within README §8's frame tolerance of the release's whole stream. The I string is the
+    release's minus its flag, which the intra test above shows equals ours on A."""
     _, gt = gaussian_table
     i_syms = [case["sym_I_z"][None], *case["sym_I_y_steps"]]
     frames = [bs.FrameRecord(bs.FrameType.I, (case["official"][0][0][1:],), ec.symbols_crc32(i_syms))]
@@ -353,7 +362,7 @@ def test_sequence_through_container(case, gaussian_table, z_tables, tmp_path):
     header = bs.SequenceHeader(w, h, len(frames), len(frames), int(case["qp"][1]), int(case["qp"][0]), bytes(8))
     path = tmp_path / "seq.hytip"
     size = bs.write(path, header, frames)
-    assert abs(size - case["bitstream"].size) <= 0.015 * case["bitstream"].size
+    assert abs(size - case["bitstream"].size) <= golden.FRAME_BYTES_REL * case["bitstream"].size
 
     header_read, records = bs.read(path)
     assert header_read == header

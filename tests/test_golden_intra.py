@@ -1,15 +1,16 @@
 """Our intra coder against the official code's golden I-frames (frame 0 of cases A, q=0, and B, q=63).
 
-Tolerances are those the golden README §8 suggests for an independent float32 implementation; symbols are
-expected to match exactly (the README's diagnostic), and do.
+Tolerances per case from ``golden.TOLERANCE`` (golden README §8): near-exact on the stable case A, the
+README's suggested tolerances on the chaotic case B, whose q=63 symbols the official code itself rounds
+differently under other kernels.
 """
 
+import golden
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-import golden
 from bench.measure.metrics import psnr_rgb
 from hytip.checkpoint import remap_state_dict
 from hytip.entropy_models import estimate_bpp
@@ -47,6 +48,7 @@ def test_intra_forward_matches_golden(intra, name):
     assert case["frame_type"][0] == "I"
     x = _frame0(case)
     h, w = x.shape[-2:]
+    tol = golden.TOLERANCE[name]
     with torch.no_grad():
         x_hat, (lik_y, lik_z) = intra(x, torch.tensor([int(case["qp"][0])]))
     rec = x_hat.clamp(0, 1)
@@ -54,14 +56,14 @@ def test_intra_forward_matches_golden(intra, name):
     bpp_y = estimate_bpp(lik_y, h * w).item()
     bpp_z = estimate_bpp(lik_z, h * w).item()
     gold_y, gold_z = case["est_bpp"][0, 2], case["est_bpp"][0, 3]
-    assert bpp_y == pytest.approx(gold_y, rel=0.015)
-    assert bpp_z == pytest.approx(gold_z, rel=0.015)
-    assert bpp_y + bpp_z == pytest.approx(case["est_bpp_total"][0], rel=0.01)
+    assert bpp_y == pytest.approx(gold_y, rel=tol.est_bpp_component_rel)
+    assert bpp_z == pytest.approx(gold_z, rel=tol.est_bpp_component_rel)
+    assert bpp_y + bpp_z == pytest.approx(case["est_bpp_total"][0], rel=tol.est_bpp_total_rel)
 
     gold_rec = torch.from_numpy(case["recon"][0]).unsqueeze(0)
-    assert (rec - gold_rec).abs().mean().item() <= 0.02
-    assert torch.mean((rec - gold_rec) ** 2).item() <= 10 ** -3.5          # recon vs golden PSNR >= 35 dB
-    assert psnr_rgb(rec, x).item() == pytest.approx(case["psnr_rgb"][0], abs=0.01)
+    assert (rec - gold_rec).abs().mean().item() <= tol.recon_mean_abs
+    assert psnr_rgb(rec, gold_rec).item() >= tol.recon_psnr_min_db
+    assert psnr_rgb(rec, x).item() == pytest.approx(case["psnr_rgb"][0], abs=tol.psnr_rgb_abs_db)
 
 
 @pytest.mark.parametrize("name", ["A", "B"])
@@ -74,12 +76,36 @@ def test_intra_symbols_and_decode_match_golden(intra, name):
         x_fwd, _ = intra(x, q)
     z_hat = enc["z_hat"]
     sym_y = torch.stack(enc["sym_steps"], 1)[0]                    # [4, 64, h16, w16]
-    assert np.array_equal(z_hat[0].numpy().astype(np.int16), case["sym_I_z"])
-    assert np.array_equal(sym_y.numpy().astype(np.int16), case["sym_I_y_steps"])
-    # The encoder's recon is the forward recon, and a decoder fed the same symbols reproduces it exactly.
+    golden.check_symbols([("I z", "symbols", z_hat[0].numpy(), case["sym_I_z"]),
+                          ("I y", "symbols", sym_y.numpy(), case["sym_I_y_steps"])], golden.TOLERANCE[name])
+    # Ours, hence exact everywhere: the encoder's recon is the forward recon, and a decoder fed the same
+    # symbols reproduces it.
     assert torch.equal(enc["x_hat"], x_fwd.clamp(0, 1))
     decoded = intra.decode(z_hat, lambda k, scales: enc["sym_steps"][k], q, *x.shape[-2:])
     assert torch.equal(decoded, enc["x_hat"])
+
+
+def test_symbol_check_tells_float_noise_from_a_mismatch():
+    """The bound the B test above relies on still catches wrong symbols."""
+    gold = golden.load_case("B")["sym_I_y_steps"]
+
+    def check(ours, name="B", then=()):
+        golden.check_symbols([("I y", "symbols", ours, gold), *then], golden.TOLERANCE[name])
+
+    noisy = gold.copy()
+    noisy.reshape(-1)[::4096] += 1                                  # 6 scattered ±1 flips: float noise
+    check(noisy, then=[("after", "symbols", gold + 5, gold)])       # what follows a flip is not compared
+    shifted = gold.copy()
+    shifted[0, 5] = np.roll(gold[0, 5], 1, axis=-1)                 # one channel shifted by a column
+    two, many = gold.copy(), gold.copy()
+    two[1, 0, 0, 0] += 2
+    many.reshape(-1)[:golden.SUGGESTED.symbol_flips + 1] -= 1
+    cdf = [("cdf", "cdf_indexes", np.arange(8) + (np.arange(8) < 4), np.arange(8))]
+    for case, name, then in ((shifted, "B", ()), (two, "B", ()), (many, "B", ()), (noisy, "A", ()),
+                             (gold, "B", cdf)):
+        with pytest.raises(AssertionError, match="differ from golden"):
+            check(case, name, then)
+    check(gold, "B", [("cdf", "cdf_indexes", np.arange(8) + (np.arange(8) < 3), np.arange(8))])
 
 
 def test_intra_quality_scales_after_interpolate(intra):

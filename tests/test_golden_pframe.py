@@ -1,9 +1,10 @@
 """Our P-frame path against the official code's golden P-frames 1..5 of cases A (QP 0) and B (QP 63).
 
 Each run starts from the golden reconstruction of frame 0 (so the intra coder is not involved) and feeds
-its own reconstructions and temporal state forward, as the official test loop does. Pass/fail tolerances
-are those of the golden README §8 for an independent float32 implementation. Symbols and CDF indexes are
-the README's diagnostics: their mismatch counts are reported in failure messages, not asserted.
+its own reconstructions and temporal state forward, as the official test loop does. Tolerances per case
+from ``golden.TOLERANCE`` (golden README §8): near-exact on the stable case A, the README's suggested ones
+on the chaotic case B. Symbols and CDF indexes are compared up to the first flipped symbol
+(``golden.check_symbols``); on A none may flip.
 """
 
 import golden
@@ -57,7 +58,8 @@ def run_case(model, name: str, num_p: int, decode: bool = False) -> dict:
     num_pixels = frames.shape[-2] * frames.shape[-1]
     gc_mv = model.motion.gaussian_conditional
     gc_y = model.inter.context_model.gaussian_conditional
-    res = {k: [] for k in ("bpp", "recon", "flow", "flow_hat", "mc_frame", "sym", "dec_recon")}
+    res = {k: [] for k in ("bpp", "recon", "flow", "flow_hat", "mc_frame", "dec_recon")}
+    res["sym"] = []                         # (label, kind, ours, golden) in coding order, for check_symbols
     with torch.no_grad():
         for t in range(1, num_p + 1):
             frame_idx, qp, predict = int(case["frame_idx"][t]), int(case["qp"][t]), bool(case["predict"][t])
@@ -68,53 +70,58 @@ def run_case(model, name: str, num_p: int, decode: bool = False) -> dict:
             res["flow"].append(out.flow[0].numpy())
             res["flow_hat"].append(out.flow_hat[0].numpy())
             res["mc_frame"].append(out.mc_frame[0].numpy())
-            res["sym"].append({
-                "mv_y": int((s.mv_y_symbols[0].numpy() != case["sym_P_mv_y"][t - 1]).sum()),
-                "mv_y_cdf": int((gc_mv.build_indexes(s.mv_y_prior.scales)[0].numpy()
-                                 != case["cdfidx_P_mv_y"][t - 1]).sum()),
-                "mv_z": int((s.mv_z_hat[0].numpy() != case["sym_P_mv_z"][t - 1]).sum()),
-                "y": int(sum((st.symbols[0].numpy() != case["sym_P_y_steps"][t - 1][k]).sum()
-                             for k, st in enumerate(s.y_steps))),
-                "y_cdf": int(sum((gc_y.build_indexes(st.scales)[0].numpy() != case["cdfidx_P_y_steps"][t - 1][k]).sum()
-                                 for k, st in enumerate(s.y_steps))),
-                "z": int((s.z_hat[0].numpy() != case["sym_P_z"][t - 1]).sum()),
-            })
+            res["sym"] += [
+                (f"P{t} mv_z", "symbols", s.mv_z_hat[0].numpy(), case["sym_P_mv_z"][t - 1]),
+                (f"P{t} mv_y", "cdf_indexes", gc_mv.build_indexes(s.mv_y_prior.scales)[0].numpy(),
+                 case["cdfidx_P_mv_y"][t - 1]),
+                (f"P{t} mv_y", "symbols", s.mv_y_symbols[0].numpy(), case["sym_P_mv_y"][t - 1]),
+                (f"P{t} z", "symbols", s.z_hat[0].numpy(), case["sym_P_z"][t - 1])]
+            for k, st in enumerate(s.y_steps):
+                res["sym"] += [
+                    (f"P{t} y{k}", "cdf_indexes", gc_y.build_indexes(st.scales)[0].numpy(),
+                     case["cdfidx_P_y_steps"][t - 1][k]),
+                    (f"P{t} y{k}", "symbols", st.symbols[0].numpy(), case["sym_P_y_steps"][t - 1][k])]
             if decode:
                 dec_recon, dec_state = model.decode_pframe(dec_ref, dec_state, frame_type_index(frame_idx), qp,
                                                            predict, _Replay(s))
                 res["dec_recon"].append(dec_recon[0].numpy())
                 dec_ref = dec_recon
             ref, state = out.recon, out.state
-    return {"case": case, **{k: v for k, v in res.items()}}
+    return {"case": case, "tol": golden.TOLERANCE[name], **res}
 
 
 def check_against_golden(run: dict) -> None:
-    case, n = run["case"], len(run["bpp"])
-    diag = f"symbol/CDF-index mismatches per P-frame: {run['sym']}"
+    case, tol, n = run["case"], run["tol"], len(run["bpp"])
+    diag = "symbol/CDF-index mismatches: " + str([(label, kind, int(np.count_nonzero(ours != gold)))
+                                                  for label, kind, ours, gold in run["sym"]
+                                                  if np.count_nonzero(ours != gold)])
     for i in range(n):
         t = i + 1
         golden_bpp = case["est_bpp"][t]
         for c, ours, ref in zip(COMPONENTS, run["bpp"][i], golden_bpp):
-            assert abs(ours - ref) <= 0.015 * ref, f"P{t} est bpp {c}: {ours} vs golden {ref}; {diag}"
+            assert abs(ours - ref) <= tol.est_bpp_component_rel * ref, \
+                f"P{t} est bpp {c}: {ours} vs golden {ref}; {diag}"
         total = sum(run["bpp"][i])
-        assert abs(total - case["est_bpp_total"][t]) <= 0.01 * case["est_bpp_total"][t], \
+        assert abs(total - case["est_bpp_total"][t]) <= tol.est_bpp_total_rel * case["est_bpp_total"][t], \
             f"P{t} est bpp total {total} vs golden {case['est_bpp_total'][t]}; {diag}"
 
         recon, golden_recon = run["recon"][i], case["recon"][t]
         diff = np.abs(recon - golden_recon)
-        assert psnr_plane(recon, golden_recon, 1) >= 35 and diff.mean() <= 0.02, \
-            f"P{t} recon vs golden: PSNR {psnr_plane(recon, golden_recon, 1):.2f} dB, mean abs {diff.mean():.4g}; {diag}"
+        recon_psnr = psnr_plane(recon, golden_recon, 1)
+        assert recon_psnr >= tol.recon_psnr_min_db and diff.mean() <= tol.recon_mean_abs, \
+            f"P{t} recon vs golden: PSNR {recon_psnr:.2f} dB, mean abs {diff.mean():.4g}; {diag}"
         source = case["input_frames"][t].transpose(2, 0, 1).astype(np.float64) / 255
-        assert abs(psnr_plane(recon, source, 1) - case["psnr_rgb"][t]) <= 0.01, \
+        assert abs(psnr_plane(recon, source, 1) - case["psnr_rgb"][t]) <= tol.psnr_rgb_abs_db, \
             f"P{t} PSNR-RGB {psnr_plane(recon, source, 1):.5f} vs golden {case['psnr_rgb'][t]:.5f}"
 
         flow_diff = np.abs(run["flow_hat"][i] - case["flow_hat"][i])
-        assert flow_diff.mean() <= 0.05 and flow_diff.max() <= 1.5, \
+        assert flow_diff.mean() <= tol.flow_hat_mean_abs and flow_diff.max() <= tol.flow_hat_max_abs, \
             f"P{t} flow_hat abs diff mean {flow_diff.mean():.4g} max {flow_diff.max():.4g} px; {diag}"
         mc_diff = np.abs(run["mc_frame"][i] - case["mc_frame"][i]).max()
-        assert mc_diff <= 0.25, f"P{t} mc_frame max abs diff {mc_diff:.4g}; {diag}"
+        assert mc_diff <= tol.mc_frame_max_abs, f"P{t} mc_frame max abs diff {mc_diff:.4g}; {diag}"
     spy = np.abs(run["flow"][0] - case["spynet_flow_p1"]).max()
-    assert spy <= 0.03, f"SPyNet flow of P1: max abs diff {spy:.4g} px"
+    assert spy <= tol.spynet_flow_max_abs, f"SPyNet flow of P1: max abs diff {spy:.4g} px"
+    golden.check_symbols(run["sym"], tol)
 
 
 def test_case_a_first_pframe(model, official_settings):
