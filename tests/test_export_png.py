@@ -1,4 +1,4 @@
-"""export-png and demo through the CLI, on a user-catalogued tiny crop of the bundled clip."""
+"""export-png through the CLI, on a user-catalogued tiny crop of the bundled clip."""
 import subprocess
 
 import numpy as np
@@ -93,12 +93,3 @@ def test_more_frames_than_the_file_holds_is_an_error(data_root, tmp_path, capsys
     assert _export(data_root, tmp_path, "--frames", "9") == 2  # the later --frames wins
     err = capsys.readouterr().err
     assert "Bunny_128x72.yuv" in err and "9" in err
-
-
-def test_demo_prints_the_protocol(capsys, tmp_path):
-    assert main(["demo", "--frames", "3", "--export-png", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "1280x720 -> 1280x704" in out
-    assert "BT601 limited range, nearest chroma" in out
-    assert "I-frames 1, P-frames 2" in out
-    assert np.asarray(Image.open(tmp_path / "frame_3.png")).shape == (704, 1280, 3)

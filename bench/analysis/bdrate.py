@@ -376,7 +376,7 @@ def _paired_tests(anchor: pd.DataFrame, test: pd.DataFrame, anchor_label, allow_
     return test[keep]
 
 
-def _dataset_mean_curves(rows: pd.DataFrame, rate: str, metric: str) -> pd.DataFrame:
+def dataset_mean_curves(rows: pd.DataFrame, rate: str, metric: str) -> pd.DataFrame:
     """Average each rate point over the sequences of a dataset, weighted by frames (equal weights if unknown)."""
     n_seq = rows.groupby(_GROUP)["sequence"].transform("nunique")
     per_point = rows.groupby(_GROUP + ["rate_point"])["sequence"].transform("nunique")
@@ -433,7 +433,7 @@ def _bd_pairs(anchor, test, metric, method, averaging, msssim_db, min_overlap) -
 
 def _bd_pairs_in(anchor, test, rate, metric, method, averaging, msssim_db, min_overlap) -> pd.DataFrame:
     if averaging == "curve":
-        anchor, test = _dataset_mean_curves(anchor, rate, metric), _dataset_mean_curves(test, rate, metric)
+        anchor, test = dataset_mean_curves(anchor, rate, metric), dataset_mean_curves(test, rate, metric)
     a_curves = {key: (r, q, place) for key, r, q, place in _curve_arrays(anchor, rate, metric, _PAIR)}
     t_curves = _curve_arrays(test, rate, metric, ["label"] + _PAIR)
     by_shape: dict = {}

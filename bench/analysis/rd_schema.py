@@ -53,9 +53,10 @@ _YUV_WEIGHTS = re.compile(r"^\d+:\d+:\d+$")
 
 
 # ---------------------------------------------------------------- RD points
-def load_rd_csv(path) -> pd.DataFrame:
-    """Read and validate one RD CSV in the anchor schema (optionally with the result columns)."""
-    return _rd_frame(_read_csv(path, RD_COLUMNS, RESULT_COLUMNS), str(path))
+def load_rd_csv(path, *, check_curves: bool = True) -> pd.DataFrame:
+    """Read and validate one RD CSV in the anchor schema (optionally with the result columns); `check_curves` off
+    accepts curves that do not rise with rate (a report notes them; BD-rate refuses them)."""
+    return rd_frame(_read_csv(path, RD_COLUMNS, RESULT_COLUMNS), str(path), check_curves=check_curves)
 
 
 def load_rd_csvs(paths: Iterable) -> pd.DataFrame:
@@ -64,7 +65,7 @@ def load_rd_csvs(paths: Iterable) -> pd.DataFrame:
     if not frames:
         raise InputError("no RD CSV given")
     combined = pd.concat(frames, ignore_index=True)
-    _check_duplicates(combined)
+    check_duplicates(combined)
     return combined
 
 
@@ -72,7 +73,7 @@ def write_rd_csv(frame: pd.DataFrame, path, *, check_curves: bool = True) -> Non
     """Validate a frame against the RD schema and write it (blank for a missing value). `check_curves` off: curves
     need not rise with rate (measured results are written as they are; BD-rate refuses such curves on loading)."""
     records = frame.to_dict("records")
-    checked = _rd_frame(records, str(path), [r.get("where", f"row {i + 1}") for i, r in enumerate(records)],
+    checked = rd_frame(records, str(path), [r.get("where", f"row {i + 1}") for i, r in enumerate(records)],
                         check_curves=check_curves)
     columns = list(RD_COLUMNS) + [c for c in RESULT_COLUMNS if c in checked]
     checked.loc[:, columns].to_csv(path, index=False, na_rep="", float_format=None)
@@ -146,7 +147,7 @@ def _check_range(number, column, file, where):
         raise InputError(f"{file}: {where}: column {column}: expected {expected}, found {number}")
 
 
-def _rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None, *,
+def rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None, *,
               check_curves: bool = True) -> pd.DataFrame:
     parsed = []
     for i, record in enumerate(records):
@@ -184,9 +185,9 @@ def _rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None
         frame[column] = frame[column].astype("Int64")
     for column in RATE_COLUMNS + QUALITY_COLUMNS + tuple(c for c in RESULT_FLOAT_COLUMNS if c in extra):
         frame[column] = frame[column].astype(float)
-    _check_duplicates(frame)
+    check_duplicates(frame)
     if check_curves:
-        _check_curves(frame)
+        check_curves_rising(frame)
     return frame
 
 
@@ -194,7 +195,7 @@ def _key_text(key) -> str:
     return "/".join(str(k) for k in key[:6])
 
 
-def _check_duplicates(frame: pd.DataFrame) -> None:
+def check_duplicates(frame: pd.DataFrame) -> None:
     keyed = frame.loc[:, list(CURVE_KEY) + ["rate_point"]].astype(str)
     dup = keyed.duplicated(keep=False)
     if dup.any():
@@ -205,7 +206,7 @@ def _check_duplicates(frame: pd.DataFrame) -> None:
                          f"{_key_text(first.tolist())}")
 
 
-def _check_curves(frame: pd.DataFrame) -> None:
+def check_curves_rising(frame: pd.DataFrame) -> None:
     """Within a curve: the same columns filled on every point, rates distinct, BD metrics rising with rate."""
     curve = frame.groupby(list(CURVE_KEY), sort=False, dropna=False).ngroup().to_numpy()
     for column in RATE_COLUMNS + QUALITY_COLUMNS:
@@ -347,7 +348,7 @@ def import_dcvc_json(path, *, codec: str, codec_version: str, codec_config: str,
                     record["yuv_weights"] = DCVC_YUV_WEIGHTS
                 records.append(record)
                 wheres.append(where)
-    return _rd_frame(records, str(path), wheres)
+    return rd_frame(records, str(path), wheres)
 
 
 def _expect_dict(value, path, where) -> dict:
@@ -435,4 +436,4 @@ def import_compressai_json(path, *, dataset: str, codec_version: str, color_tran
             record["yuv_weights"] = COMPRESSAI_YUV_WEIGHTS
         records.append(record)
         wheres.append(where)
-    return _rd_frame(records, str(path), wheres)
+    return rd_frame(records, str(path), wheres)

@@ -14,8 +14,8 @@ from bench.errors import BenchError
 from hytip.errors import HytipError
 
 # Modules that provide subcommands, in the order --help lists them.
-SUBCOMMAND_MODULES = ["bench.cli.demo", "bench.cli.datasets", "bench.cli.export_png", "bench.cli.bdrate", "bench.cli.anchors", "bench.cli.run",
-                      "bench.cli.complexity"]
+SUBCOMMAND_MODULES = ["bench.cli.demo", "bench.cli.datasets", "bench.cli.export_png", "bench.cli.bdrate", "bench.cli.anchors", "bench.cli.run", "bench.cli.fetch_weights",
+                      "bench.cli.complexity", "bench.cli.report"]
 
 
 def build_parser() -> argparse.ArgumentParser:

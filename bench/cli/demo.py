@@ -1,75 +1,98 @@
-"""`demo`: the data path on the bundled clip, end to end, with every protocol fact printed.
+"""`run_bench.py demo`: the main job out of the box, on the bundled clip, in minutes, with no data set or GPU.
 
-Decode the clip (its native 4:2:0 planes), convert to RGB with the chosen colour transform, centre-crop to a multiple
-of 64, pad to a multiple of 16, lay out the GOP plan, and print a summary with throughput. It needs no dataset, GPU or
-weights, so it is the first thing to run on a fresh machine.
+It runs the real sweep (the `run` pipeline) with a small protocol: a 448x256 centre crop of the bundled clip, one
+GOP, both colour transforms; x264, x265, SVT-AV1 and VVenC through ffmpeg at 4 QPs each, with real bitstreams
+decoded and measured. VVenC stands in as the anchor (no VTM binary here). HyTIP joins when the official PSNR-RGB
+checkpoint is found (models/, the user cache, --checkpoint) or can be fetched (unless --offline); the demo then
+codes fewer frames so that it still fits the time. Without a checkpoint it says so, and HyTIP's complexity is still
+measured from the architecture. It renders the HTML report of the run and the report of the published data, and
+prints where they and the results table are. A rerun reuses every finished job.
 """
 from __future__ import annotations
 
 import argparse
-import time
+import json
 from pathlib import Path
 
-import torch
-
+from bench.codecs.conventional import DEFAULT_ENCODERS
+from bench.codecs.weights import DownloadError, fetch, find_checkpoint
 from bench.data.catalog import COLOR_TRANSFORMS
-from bench.data.clips import BUNDLED_CLIP, bundled_clip_path
-from bench.data.colour import ColourSpec, frame_to_rgb
-from bench.data.png import write_png
-from bench.data.protocol import (
-    ALIGN_FACTOR,
-    CROP_FACTOR,
-    GOP_SIZE,
-    centre_crop,
-    pad_to_multiple,
-    plan_frames,
-)
+from bench.data.clips import BUNDLED_CLIP
+from bench.sweep.config import SweepConfig
+
+CROP = (448, 256)
+FRAMES = 32         # one GOP with the conventional codecs only
+HYTIP_FRAMES = 8    # one GOP when HyTIP (about 2.5 s per 448x256 frame on 2 CPU cores) joins
+ANCHOR = "VVenC"
+ANCHOR_NOTE = "VVenC stands in as the anchor on the bundled clip: no VTM-17.0 binary is available here"
+
+
+def _checkpoint(args) -> tuple[str | None, str]:
+    """The checkpoint HyTIP runs with, and a line saying where it came from (or why there is none)."""
+    if args.checkpoint:
+        return str(args.checkpoint), f"HyTIP: {args.checkpoint} (given)"
+    found = find_checkpoint("PSNR-RGB")
+    if found:
+        return str(found), f"HyTIP: {found} (official PSNR-RGB checkpoint)"
+    if args.offline:
+        return None, "HyTIP: not run (offline and no PSNR-RGB checkpoint in models/ or the cache)"
+    try:
+        path = fetch("PSNR-RGB", progress=not args.no_progress)
+    except DownloadError as exc:
+        return None, f"HyTIP: not run (no checkpoint, and fetching it failed: {exc})"
+    return str(path), f"HyTIP: {path} (official PSNR-RGB checkpoint, fetched)"
+
+
+def demo_config(checkpoint: str | None, frames: int, threads: int | None) -> SweepConfig:
+    codecs = [{"codec": name} for name in DEFAULT_ENCODERS]
+    if checkpoint:
+        codecs.insert(0, {"codec": "hytip", "model": "PSNR-RGB", "checkpoint": checkpoint})
+    return SweepConfig(codecs=codecs, input={"path": "bundled", "name": "BigBuckBunny", "dataset": "bundled-clip"},
+                       color_transforms=list(COLOR_TRANSFORMS),
+                       protocol={"frames": frames, "intra_period": frames, "crop_size": list(CROP)},
+                       rate_mode="estimated", execution={"devices": "auto", "threads": threads, "encoder_jobs": 2},
+                       name="demo")
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.data.readers import open_source
+    from bench.cli.run import run_sweep
+    from reports import ReportOptions, build_published_report, build_report
+    from reports.inputs import read_complexity, read_inputs
 
-    path = bundled_clip_path()
-    spec = ColourSpec.for_protocol(args.color_transform)
-    print(f"clip: {BUNDLED_CLIP['content']}")
-    print(f"  from {BUNDLED_CLIP['package']} ({BUNDLED_CLIP['file']}), licence {BUNDLED_CLIP['licence']}")
-    with open_source(path) as source:
-        frames = min(args.frames, len(source))
-        print(f"  decoded by ffmpeg as {source.pix_fmt}, {source.width}x{source.height}, {source.fps} fps, "
-              f"{len(source)} frames; using the first {frames}")
-        plan = plan_frames(frames, args.intra_period, keep_partial=True)
-        start = time.perf_counter()
-        means, first = [], None
-        for number, frame in enumerate(source.frames(0, frames), start=1):
-            rgb = centre_crop(frame_to_rgb(frame, spec, bit_depth=source.bit_depth), CROP_FACTOR)
-            _, pads = pad_to_multiple(rgb.unsqueeze(0), ALIGN_FACTOR)
-            means.append(rgb.mean(dim=(1, 2)))
-            if args.export_png:
-                args.export_png.mkdir(parents=True, exist_ok=True)
-                write_png(rgb, args.export_png / f"frame_{number}.png")
-            first = first if first is not None else rgb
-        elapsed = time.perf_counter() - start
-    mean = torch.stack(means).mean(dim=0).tolist()
-    types = "".join(p.type for p in plan)
-    print(f"colour: {spec} ({args.color_transform} protocol)")
-    print(f"crop: {source.width}x{source.height} -> {first.shape[2]}x{first.shape[1]} (centre, multiple of "
-          f"{CROP_FACTOR}); padding to a multiple of {ALIGN_FACTOR}: {pads[0]} columns, {pads[1]} rows")
-    print(f"GOP plan (intra period {args.intra_period}): I-frames {types.count('I')}, P-frames {types.count('P')}; "
-          f"first GOP {types[:args.intra_period]}")
-    print(f"frames: {frames} decoded, converted and cropped in {elapsed:.2f} s ({frames / elapsed:.1f} frames/s, "
-          f"{torch.get_num_threads()} threads)")
-    print("mean RGB of the cropped frames: " + ", ".join(f"{v:.4f}" for v in mean))
-    if args.export_png:
-        print(f"cropped frames written to {args.export_png}/frame_<n>.png")
-    return 0
+    checkpoint, hytip_line = _checkpoint(args)
+    frames = args.frames or (HYTIP_FRAMES if checkpoint else FRAMES)
+    out = Path(args.out)
+    print(f"demo: {BUNDLED_CLIP['content']}; {CROP[0]}x{CROP[1]} centre crop, {frames} frames (one GOP), "
+          f"BT601 and BT709; x264, x265, SVT-AV1, VVenC at 4 QPs each, real bitstreams decoded and measured")
+    print(f"  {hytip_line}" + ("; estimated rates" if checkpoint else ""))
+    print(f"  {ANCHOR_NOTE}")
+    code = run_sweep(demo_config(checkpoint, frames, args.threads), out / "sweep", progress=not args.no_progress,
+                     hytip_architecture=True)
+    notes = (ANCHOR_NOTE, hytip_line,
+             f"Demo protocol: {CROP[0]}x{CROP[1]} centre crop of the bundled clip, {frames} frames; not the paper's "
+             "protocol, so no number here compares with a published one")
+    options = ReportOptions(anchor=ANCHOR, title="hytip-bench demo: the bundled clip", notes=notes,
+                            command="run_bench.py demo")
+    report = build_report(read_inputs([out / "sweep"]), out / "report", options)
+    architecture = json.loads((out / "sweep" / "complexity.json").read_text())["hytip_architecture"]
+    measured = [c for c in read_complexity(out / "sweep" / "complexity.json") if c["codec"] == "HyTIP"]
+    measured = measured or [{"codec": "HyTIP", "model": "architecture", **architecture,
+                             "file": str(out / "sweep" / "complexity.json")}]
+    published = build_published_report(out / "published", ReportOptions(title="Published data bundled with "
+                                                                               "hytip-bench"), measured)
+    print(f"results table: {out / 'sweep' / 'results.csv'}")
+    print(f"report of this run: {report}")
+    print(f"report of the published data: {published}")
+    return code
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="run the data path on the bundled clip and print a summary",
+    p = subparsers.add_parser("demo", help="the sweep and its report on the bundled clip (minutes, no data needed)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", type=int, default=96, help="frames to process (default 96; the clip has 132)")
-    p.add_argument("--intra-period", type=int, default=GOP_SIZE, help="intra period of the GOP plan (default 32)")
-    p.add_argument("--color-transform", choices=COLOR_TRANSFORMS, default="BT601")
-    p.add_argument("--export-png", type=Path, metavar="DIR",
-                   help="also write the cropped RGB frames as PNG")
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--checkpoint", type=Path, help="a HyTIP checkpoint to run (default: the official PSNR-RGB one)")
+    p.add_argument("--offline", action="store_true", help="do not try to fetch the official checkpoint")
+    p.add_argument("--frames", type=int, help=f"frames (default {FRAMES}, {HYTIP_FRAMES} with HyTIP)")
+    p.add_argument("--threads", type=int, help="CPU threads of the HyTIP worker (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

@@ -60,6 +60,8 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
     for flag, key in (("frames", "frames"), ("intra_period", "intra_period"), ("crop_multiple", "crop_multiple")):
         if getattr(args, flag) is not None:
             config.protocol[key] = getattr(args, flag)
+    if args.crop_size:
+        config.protocol["crop_size"] = _size(args.crop_size)
     if args.no_scene_cuts:
         config.protocol["scene_cuts"] = False
     for flag in ("color_transforms", "rate_mode", "data_root"):
@@ -85,6 +87,13 @@ def _checkpoints(args) -> list[tuple[str, str]]:
     return out
 
 
+def _size(text: str) -> list[int]:
+    width, sep, height = text.partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise InputError(f"--crop-size {text!r}: expected WxH, e.g. 448x256")
+    return [int(width), int(height)]
+
+
 def _rate_point(text: str) -> dict:
     i, sep, q = text.partition(":")
     try:
@@ -94,7 +103,9 @@ def _rate_point(text: str) -> dict:
 
 
 def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: bool = False, progress: bool = True,
-              executor: str = "local", slurm: dict | None = None) -> int:
+              executor: str = "local", slurm: dict | None = None, hytip_architecture: bool = False) -> int:
+    """The sweep into `out`; exit status 0, or 1 when a job failed. `hytip_architecture`: count HyTIP's complexity
+    into complexity.json even when HyTIP is not swept (it needs no weights)."""
     problems = preflight(config)
     if problems:
         raise problems[0] if len(problems) == 1 else InputError(
@@ -124,7 +135,8 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
                            desc="sweep", progress=progress, force=force)
     table = write_results(out, jobs)
     remove_empty_work(out)
-    write_complexity(out, codec_objects(config), table, execution.get("complexity_counters", ("ptflops",)))
+    write_complexity(out, codec_objects(config), table, execution.get("complexity_counters", ("ptflops",)),
+                     architecture=hytip_architecture)
     done_frames = int(table["frames"].sum()) if len(table) else 0
     elapsed = time.time() - started
     write_sweep(out, asdict(config), {"jobs": len(jobs), "ran": len(summary.ran), "skipped": len(summary.skipped),
@@ -174,6 +186,7 @@ def register(subparsers) -> None:
     proto.add_argument("--frames", type=int, help="frames per sequence (default 96)")
     proto.add_argument("--intra-period", type=int, help="intra period (default 32)")
     proto.add_argument("--crop-multiple", type=int, help="centre crop to a multiple of this (default 64)")
+    proto.add_argument("--crop-size", metavar="WxH", help="a centre crop of this size instead (multiples of 16)")
     proto.add_argument("--no-scene-cuts", action="store_true", help="do not code the catalogue's scene cuts as I")
     proto.add_argument("--rate-mode", choices=("estimated", "real"),
                        help="HyTIP: estimated rates (default) or real bitstreams, decoded and checked")

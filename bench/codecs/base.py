@@ -43,17 +43,23 @@ class SourceSpec:
     intra_period: int
     scene_cuts: tuple[int, ...]  # 1-based
     crop_multiple: int = CROP_FACTOR
+    crop_size: tuple[int, int] | None = None  # (width, height): a centre crop of this size instead (the demo's)
 
     def open(self):
         return open_source(self.path, width=self.width, height=self.height, pix_fmt=self.pix_fmt, num_frames=self.frames)
 
     @property
     def crop(self) -> CropBox:
-        return centre_crop_box(self.height, self.width, self.crop_multiple)
+        if self.crop_size is None:
+            return centre_crop_box(self.height, self.width, self.crop_multiple)
+        w, h = self.crop_size
+        if w > self.width or h > self.height:
+            raise InputError(f"{self.path}: a {w}x{h} crop does not fit the {self.width}x{self.height} frame")
+        return CropBox(int(round((self.height - h) / 2.0)), int(round((self.width - w) / 2.0)), h, w)
 
     @property
     def crop_text(self) -> str:
-        return f"centre-{self.crop_multiple}"
+        return f"centre-{self.crop_multiple}" if self.crop_size is None else "centre-{}x{}".format(*self.crop_size)
 
     def plan(self):
         return plan_frames(self.frames, self.intra_period, self.scene_cuts)

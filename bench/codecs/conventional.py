@@ -210,8 +210,10 @@ class ConventionalCodec:
         plan = src.plan()
         per_frame = {"number": [p.number for p in plan], "type": [p.type for p in plan],
                      **{k: [json_number(x) for x in v] for k, v in per_frame.items()}}
+        ffmpeg = {s["reported"].get("ffmpeg") for s in segments} - {None}
+        config = enc.describe() + (f" (ffmpeg {ffmpeg.pop()})" if ffmpeg else "")
         return {
-            "encoder": enc.name, "codec": enc.codec, "version": versions.pop(), "config": enc.describe(),
+            "encoder": enc.name, "codec": enc.codec, "version": versions.pop(), "config": config,
             "rate": rate.qp, "mode": mode, "input_format": raw.pix_fmt, "bits": bits, "bpp": bits / pixels,
             "kbps": bits * src.fps / src.frames / 1000, "width": raw.width, "height": raw.height,
             "frames": src.frames, "metrics": summarise(per_frame, src), "per_frame": per_frame,

@@ -97,7 +97,7 @@ class Encoded:
     command: tuple[str, ...]
     log: Path
     version: str
-    reported: dict  # what the encoder itself printed about the result (VTM's summary line), may be empty
+    reported: dict  # what the encoder printed about the result (VTM's summary line; the ffmpeg version)
 
 
 def _run(cmd: list[str], log: Path, what: str) -> str:
@@ -184,9 +184,9 @@ class FFmpegEncoder:
         head = bitstream.read_bytes()[:4096].decode("latin-1")
         library = re.search(self.version_pattern, text) or re.search(self.version_pattern, head)
         ffmpeg = re.search(r"ffmpeg version (\S+)", text)
-        version = (f"{library.group(1) if library else 'unknown'} "
-                   f"(ffmpeg {ffmpeg.group(1) if ffmpeg else 'unknown'})")
-        return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log, version, {})
+        # The library's version names the codec (x264-core 165); the ffmpeg around it goes with the configuration.
+        return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log,
+                       library.group(1) if library else "unknown", {"ffmpeg": ffmpeg.group(1) if ffmpeg else "unknown"})
 
     def decode(self, bitstream: Path, like: RawVideo, out: Path, log: Path) -> RawVideo:
         """Decode to raw planes in the format that was encoded; ffmpeg's native decoder, no conversion."""

@@ -150,7 +150,7 @@ class HytipCodec:
         return {
             "codec": self.name, "version": self.model, "model": self.model, "rate": rate.label,
             "config": f"{self.model} checkpoint {Path(self.checkpoint).name} sha256 {file_sha256(self.checkpoint)}; "
-                      f"rate mode {rate_mode}; i_quality {{i}} qp {{p}}",
+                      f"rate mode {rate_mode}; i_quality {{i_quality}} qp {{qp}} (columns i_quality, qp)",
             "checkpoint_sha256": file_sha256(self.checkpoint), "input_format": "rgb (float32)",
             "bits": bits, "bpp": bits / pixels, "kbps": bits * source.fps / source.frames / 1000,
             "width": crop.width, "height": crop.height, "frames": source.frames,

@@ -11,7 +11,10 @@ The ``complexity`` subcommand prints all of them next to the published figures o
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.metadata
+import json
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -290,3 +293,42 @@ def published_complexity(path: Path = PUBLISHED_COMPLEXITY) -> List[PublishedCom
             decode_mac_per_pixel_max=int(match.group(2)) if match and match.group(2) != "None" else None,
             source=row["source"], note=row["note"]))
     return records
+
+
+def _summary_cache(counters, h: int, w: int) -> Path:
+    """The count depends only on the code (hytip, this module), the counters, the size and the counter and torch
+    versions; the user cache ($HYTIP_BENCH_CACHE, default ~/.cache/hytip-bench) keeps it per those."""
+    import hytip
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(hytip.__file__).parent.glob("*.py")) + [Path(__file__)]:
+        digest.update(path.read_bytes())
+    digest.update(f"{importlib.metadata.version('ptflops')} {torch.__version__} {sorted(counters)} {w}x{h}".encode())
+    root = Path(os.environ.get("HYTIP_BENCH_CACHE") or Path.home() / ".cache" / "hytip-bench")
+    return root / f"hytip_complexity_{digest.hexdigest()[:16]}.json"
+
+
+def hytip_summary(counters=("ptflops",), h: int = 256, w: int = 448) -> dict:
+    """HyTIP's complexity in one JSON-ready dict (a complexity.json configuration's figures): parameters, model size,
+    temporal buffer, and encode/decode kMAC/pixel per counter, each with its protocol. Weights do not matter, so
+    the count (about a minute of CPU with ptflops) is cached per code version."""
+    cache = _summary_cache(counters, h, w)
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    model = HyTIP().eval()
+    params, buffer = parameter_counts(model), temporal_buffer(model, h, w)
+    entry = {"parameters_total": params.total, "model_size": params.model_size,
+             "temporal_buffer_channels": buffer.total_channel_equivalent, "size": f"{w}x{h}",
+             "protocol": f"{params.protocol}; {buffer.protocol}"}
+    for counter in counters:
+        for m in pframe_kmac_per_pixel(model, h, w, counter=counter):
+            prefix = "enc" if m.path == "encode" else "dec"
+            suffix = "" if counter == "ptflops" else f"_{counter}"
+            entry[f"{prefix}_kmac_per_pixel{suffix}"] = m.kmac_per_pixel
+            entry[f"counter{suffix}"] = f"{m.counter} {m.counter_version}"
+            entry[f"{prefix}_kmac_protocol{suffix}"] = m.protocol
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entry, indent=1))
+    os.replace(tmp, cache)
+    return entry

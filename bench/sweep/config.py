@@ -5,7 +5,7 @@ A YAML file (examples in configs/) or CLI flags give it; `expand()` turns it int
 or encoder of all jobs at once, before anything runs. Schema (every key optional except codecs and a source):
 
     codecs:                 # HyTIP: one entry per checkpoint (metric model); conventional: one per encoder
-      - {codec: hytip, model: PSNR-RGB, checkpoint: models/PSNR-RGB.pth.tar}
+      - {codec: hytip, model: PSNR-RGB}   # checkpoint: default models/PSNR-RGB.pth.tar or the fetch-weights cache
       - {codec: x265, qps: [22, 27, 32, 37], mode: yuv420, threads: 1}
       - {codec: vtm, encoder_app: ..., decoder_app: ..., cfg: ...}
     datasets: [UVG, HEVC-B]            # from datasets.yaml (plus catalogs:); or
@@ -14,7 +14,7 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
                                                        # height, pix_fmt, fps)
     rate_points: [{i_quality: 0, qp: 0}, ...]          # HyTIP (default: bench.codecs.hytip_codec.DEFAULT_RATE_POINTS)
     color_transforms: [BT601, BT709]   # native-RGB sources (HEVC-RGB) are coded once, as native-RGB
-    protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}
+    protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}   # or crop_size: [448, 256]
     rate_mode: estimated               # or real: entropy-coded streams, decoded and checked
     data_root: ...                     # default $HYTIP_DATA_ROOT
     execution: {devices: auto, threads: null, encoder_jobs: 1, complexity_counters: [ptflops]}   # or [ptflops, fvcore]
@@ -32,6 +32,7 @@ from bench.codecs.base import RatePoint, SourceSpec
 from bench.codecs.encoders import ENCODERS
 from bench.codecs.hytip_codec import DEFAULT_RATE_POINTS, RATE_MODES
 from bench.codecs.registry import make_codec
+from bench.codecs.weights import find_checkpoint
 from bench.data.catalog import COLOR_TRANSFORMS, load_catalog, resolve_data_root
 from bench.data.clips import bundled_clip_path
 from bench.data.colour import ColourSpec
@@ -42,7 +43,7 @@ from bench.errors import BenchError, InputError
 NATIVE_RGB = "native-RGB"
 TOP_KEYS = {"name", "codecs", "datasets", "sequences", "input", "rate_points", "color_transforms", "protocol",
             "rate_mode", "data_root", "catalogs", "execution"}
-PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "scene_cuts")
+PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "crop_size", "scene_cuts")
 CODEC_KEYS = {"codec", "model", "checkpoint", "threads", "qps", "mode", "encoder_app", "decoder_app", "cfg"}
 
 
@@ -96,7 +97,11 @@ class SweepConfig:
         for key, value in self.protocol.items():
             if key not in PROTOCOL_KEYS:
                 raise InputError(f"protocol: unknown key {key!r}; expected {', '.join(PROTOCOL_KEYS)}")
-            if key != "scene_cuts" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if key == "crop_size":
+                if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(
+                        isinstance(v, int) and not isinstance(v, bool) and v > 0 and v % 16 == 0 for v in value)):
+                    raise InputError(f"protocol crop_size: expected [width, height], multiples of 16, found {value!r}")
+            elif key != "scene_cuts" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise InputError(f"protocol {key}: expected a positive integer, found {value!r}")
         if self.rate_mode not in RATE_MODES:
             raise InputError(f"rate_mode {self.rate_mode!r}: expected one of {', '.join(RATE_MODES)}")
@@ -130,9 +135,12 @@ def codec_objects(config: SweepConfig) -> list:
     out = []
     for entry in config.codecs:
         if entry["codec"] == "hytip":
-            if not entry.get("checkpoint"):
-                raise InputError(f"hytip {entry.get('model', '')}: no checkpoint given (checkpoint: or --checkpoint)")
-            codec = make_codec({"kind": "hytip", "checkpoint": entry["checkpoint"],
+            model = entry.get("model", "PSNR-RGB")
+            checkpoint = entry.get("checkpoint") or find_checkpoint(model)
+            if not checkpoint:
+                raise InputError(f"hytip {model}: no checkpoint given (checkpoint: or --checkpoint) and none in "
+                                 f"models/{model}.pth.tar or the cache (run_bench.py fetch-weights)")
+            codec = make_codec({"kind": "hytip", "checkpoint": str(checkpoint),
                                 "model": entry.get("model", "PSNR-RGB"), "threads": entry.get("threads", threads)})
             points = config.rate_points or [{"i_quality": i, "qp": q} for i, q in DEFAULT_RATE_POINTS]
             rates = [RatePoint(int(p["qp"]), int(p.get("i_quality", p["qp"]))) for p in points]
@@ -157,7 +165,8 @@ def sources(config: SweepConfig) -> list[SourceSpec]:
             return [SourceSpec(spec.get("dataset", "custom"), spec.get("name") or path.stem, str(path), probe.width,
                                probe.height, probe.pix_fmt, float(fps), probe.bit_depth, not probe.is_yuv,
                                int(proto.get("frames", TEST_FRAMES)), int(proto.get("intra_period", GOP_SIZE)),
-                               tuple(spec.get("scene_cuts", ())), int(proto.get("crop_multiple", CROP_FACTOR))).check()]
+                               tuple(spec.get("scene_cuts", ())), int(proto.get("crop_multiple", CROP_FACTOR)),
+                               _crop_size(proto)).check()]
     catalog = load_catalog(config.catalogs)
     resolve_data_root(config.data_root)  # one error for a missing root, not one per dataset
     located, missing = [], []
@@ -176,8 +185,13 @@ def sources(config: SweepConfig) -> list[SourceSpec]:
         out.append(SourceSpec(seq.dataset, seq.name, str(item.path), seq.width, seq.height, seq.pix_fmt,
                               float(seq.fps), seq.bit_depth, seq.is_rgb or seq.chroma != "420", frames,
                               int(proto.get("intra_period", seq.protocol.intra_period)), cuts,
-                              int(proto.get("crop_multiple", seq.protocol.crop_multiple))).check())
+                              int(proto.get("crop_multiple", seq.protocol.crop_multiple)), _crop_size(proto)).check())
     return out
+
+
+def _crop_size(protocol: dict) -> tuple[int, int] | None:
+    size = protocol.get("crop_size")
+    return None if size is None else (int(size[0]), int(size[1]))
 
 
 def expand(config: SweepConfig) -> list[JobSpec]:

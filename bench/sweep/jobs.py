@@ -62,6 +62,8 @@ class Lane:
     workers: int = 1
     device: str | None = None
     start_method: str | None = None  # 'spawn' for CUDA lanes: a forked child cannot use CUDA
+    initializer: Callable | None = None  # run once in each worker process (e.g. set its thread count)
+    initargs: tuple = ()
 
 
 @dataclass
@@ -197,7 +199,8 @@ def run_jobs(jobs: Iterable[Job], out_dir, *, workers: int = 1, lanes: Iterable[
         for i, lane in enumerate(lanes):
             if lane.workers > 0:
                 context = multiprocessing.get_context(lane.start_method) if lane.start_method else None
-                pools[i] = ProcessPoolExecutor(max_workers=lane.workers, mp_context=context)
+                pools[i] = ProcessPoolExecutor(max_workers=lane.workers, mp_context=context,
+                                               initializer=lane.initializer, initargs=lane.initargs)
         pending: dict = {}
         busy = {i: 0 for i in range(len(lanes))}
         # A lane alone for its kind gets its whole queue at once (the pool queues it); lanes that share a kind (one

@@ -58,8 +58,8 @@ def _row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: st
     row = {c: None for c in RD_COLUMNS + RESULT_COLUMNS}
     row.update({
         "codec": result["codec"], "codec_version": result["version"],
-        "codec_config": result["config"].replace("{i}", str(rate.i_quality)).replace("{p}", str(rate.qp))
-        if result["codec"] == "HyTIP" else f"{result['mode']}: {result['config']}",
+        # Rate-independent (placeholders for the rate point), as codec_config is part of the curve key.
+        "codec_config": result["config"] if result["codec"] == "HyTIP" else f"{result['mode']}: {result['config']}",
         "dataset": source.dataset, "sequence": source.name, "color_transform": color_transform,
         "frames": result["frames"], "intra_period": source.intra_period, "crop": source.crop_text,
         "width": result["width"], "height": result["height"], "input_format": source.pix_fmt,
@@ -132,4 +132,6 @@ def lanes(devices: str | list[str] = "auto", encoder_jobs: int = 1, metrics_devi
     gpu = [d for d in devices if d.startswith("cuda")]
     model = [Lane(MODEL_LANE, 1, d, "spawn") for d in gpu] or [Lane(MODEL_LANE, 0, "cpu")]
     encoder_workers = encoder_jobs if encoder_jobs > 1 or gpu else 0
-    return model + [Lane(ENCODER_LANE, encoder_workers, metrics_device)]
+    # Each encoder worker measures with one torch thread: the pool, not torch, spreads the work over the cores.
+    return model + [Lane(ENCODER_LANE, encoder_workers, metrics_device, initializer=torch.set_num_threads,
+                         initargs=(1,))]

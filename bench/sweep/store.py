@@ -19,6 +19,7 @@ import pandas as pd
 from filelock import FileLock
 
 from bench.analysis.rd_schema import RD_COLUMNS, RESULT_COLUMNS, write_rd_csv
+from bench.measure.complexity import hytip_summary
 from bench.sweep.jobs import Job, load_record, write_record
 
 COMPLEXITY_SIZE = (256, 448)  # kMAC/pixel is the same at every multiple of 64; this size keeps the count quick
@@ -47,16 +48,18 @@ def write_results(out: Path, jobs: list[Job]) -> pd.DataFrame:
     return table
 
 
-def write_complexity(out: Path, codecs: list, table: pd.DataFrame, counters=("ptflops",)) -> dict:
-    """Per codec configuration: HyTIP's architecture figures (measured once, weights do not matter) and, for every
-    codec, peak memory and frames per second from this sweep's records."""
+def write_complexity(out: Path, codecs: list, table: pd.DataFrame, counters=("ptflops",),
+                     architecture: bool = False) -> dict:
+    """Per codec configuration: HyTIP's architecture figures (measured once, weights do not matter; also without
+    HyTIP in the sweep when `architecture`) and, for every codec, peak memory and frames per second from this
+    sweep's records."""
     path = out / "complexity.json"
     known = json.loads(path.read_text()) if path.is_file() else {}
     arch = known.get("hytip_architecture")
     if arch and any(f"enc_kmac_per_pixel{'' if c == 'ptflops' else '_' + c}" not in arch for c in counters):
         arch = None  # a counter was added since
-    if arch is None and any(c.name == "HyTIP" for c, _ in codecs):
-        arch = hytip_architecture(counters)
+    if arch is None and (architecture or any(c.name == "HyTIP" for c, _ in codecs)):
+        arch = hytip_summary(counters, *COMPLEXITY_SIZE)
     configurations = []
     for codec, _ in codecs:
         hytip = codec.name == "HyTIP"
@@ -81,26 +84,6 @@ def _peak(out: Path, rows: pd.DataFrame):
     peaks = [load_record(out / "records", key)["result"].get("peak_memory_bytes") for key in rows.get("job", [])]
     peaks = [p for p in peaks if p]
     return max(peaks) if peaks else None
-
-
-def hytip_architecture(counters=("ptflops",)) -> dict:
-    from bench.measure.complexity import parameter_counts, pframe_kmac_per_pixel, temporal_buffer
-    from hytip.model import HyTIP
-
-    model = HyTIP().eval()
-    h, w = COMPLEXITY_SIZE
-    params, buffer = parameter_counts(model), temporal_buffer(model, h, w)
-    entry = {"parameters_total": params.total, "model_size": params.model_size,
-             "temporal_buffer_channels": buffer.total_channel_equivalent, "size": f"{w}x{h}",
-             "protocol": f"{params.protocol}; {buffer.protocol}"}
-    for counter in counters:
-        for m in pframe_kmac_per_pixel(model, h, w, counter=counter):
-            prefix = "enc" if m.path == "encode" else "dec"
-            suffix = "" if counter == "ptflops" else f"_{counter}"
-            entry[f"{prefix}_kmac_per_pixel{suffix}"] = m.kmac_per_pixel
-            entry[f"counter{suffix}"] = f"{m.counter} {m.counter_version}"
-            entry["kmac_protocol"] = m.protocol
-    return entry
 
 
 def write_sweep(out: Path, config: dict, summary: dict) -> None:
