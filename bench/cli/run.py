@@ -22,6 +22,7 @@ from bench.sweep.runner import lanes, make_jobs
 from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
 
 HYTIP_MODELS = ("PSNR-RGB", "MS-SSIM-RGB")
+HYTIP_KMAC_PER_PIXEL = 1266  # encode, one P-frame (run_bench.py complexity), for the dry run's estimate of the work
 
 
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
@@ -117,8 +118,11 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
     if dry_run:
         for spec, job in zip(specs, jobs):
             print(f"{job.key}  ({job.lane}, {spec.frames} frames {spec.source.crop.width}x{spec.source.crop.height})")
-        print(f"{len(jobs)} jobs, {frames} frames to code ({pixels / 1e6:.1f} Mpixel); HyTIP costs about 2.6 TMAC per "
-              f"1080p P-frame (1266 kMAC/pixel): {sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs if s.codec['kind'] == 'hytip') * 1.266e-3:.2f} TMAC of HyTIP encoding")
+        hytip_pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs
+                           if s.codec["kind"] == "hytip")
+        print(f"{len(jobs)} jobs, {frames} frames to code ({pixels / 1e6:.1f} Mpixel); HyTIP encoding about "
+              f"{hytip_pixels * HYTIP_KMAC_PER_PIXEL / 1e9:.2f} TMAC ({HYTIP_KMAC_PER_PIXEL} kMAC/pixel, ptflops; "
+              "2.6 TMAC per 1080p P-frame)")
         return 0
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
