@@ -21,9 +21,7 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -110,9 +108,6 @@ class SweepConfig:
                 raise InputError(f"colour transform {ct!r}: expected one of {', '.join(COLOR_TRANSFORMS)}")
         if not self.datasets and not self.input:
             raise InputError("the sweep has no sequences: give --dataset or --input (datasets: or input: in a config)")
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
