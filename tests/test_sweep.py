@@ -25,6 +25,7 @@ from bench.cli.run import run_sweep
 from bench.codecs.base import SourceSpec, reference_rgb, summarise
 from bench.data.colour import ColourSpec
 from bench.data.readers import open_source
+from bench.errors import InputError
 from bench.measure.metrics import psnr_rgb
 from bench.sweep.config import SweepConfig
 
@@ -252,3 +253,18 @@ def test_example_configs_expand_to_the_paper_table(tmp_path, capsys):
     code, text = cli(["run", str(REPO_ROOT / "configs" / "anchors.yaml"), "--data-root", str(tmp_path), "--dry-run",
                       "--codecs", "x264", "x265"], capsys)
     assert code == 0 and f"{53 * 2 * 4 * 2} jobs" in text
+
+
+def test_colour_filter_override_reaches_every_job_and_its_config_hash(data):
+    from bench.sweep.config import expand
+    from bench.sweep.runner import spec_config
+
+    base = dict(codecs=[{"codec": "x264"}], datasets=["Tiny"], catalogs=[str(data / "tiny.yaml")],
+                data_root=str(data))
+    plain = expand(SweepConfig(**base))
+    ffmpeg = expand(SweepConfig(**base, protocol={"color_filter": "ffmpeg"}))
+    assert {j.colour.filter for j in plain} == {"nearest", "bilinear"}  # BT601's and BT709's own
+    assert {j.colour.filter for j in ffmpeg} == {"ffmpeg"} and len(ffmpeg) == len(plain) == 2 * 2 * 4
+    assert all(spec_config(a, "real") != spec_config(b, "real") for a, b in zip(plain, ffmpeg))
+    with pytest.raises(InputError, match="protocol color_filter 'cubic'"):
+        expand(SweepConfig(**base, protocol={"color_filter": "cubic"}))

@@ -2,6 +2,7 @@
 model, and coded frames per second of the whole sweep.
 
     python -m bench.benchmarks.sweep_overhead --checkpoint CKPT [--size 448x256] [--frames 8] [--threads 2]
+        [--filter nearest|bilinear|bicubic|ffmpeg]
 
 A WxH crop of the bundled clip (from a part with motion) is swept with HyTIP (estimated rates, 2 rate points,
 BT.601) in a fresh output folder. Model time is the codec's own per-frame time (`enc_seconds`: the coding calls,
@@ -23,6 +24,7 @@ import torch
 
 from bench.cli.run import run_sweep
 from bench.data.clips import bundled_clip_path
+from bench.data.colour import FILTERS
 from bench.data.readers import ffmpeg_exe
 from bench.sweep.config import SweepConfig
 
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("--size", default="448x256")
     parser.add_argument("--frames", type=int, default=8, help="frames per job, one GOP (default 8)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--filter", choices=FILTERS, default="nearest", help="chroma filter (default nearest)")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,7 +48,8 @@ def main() -> None:
             codecs=[{"codec": "hytip", "model": "golden-test", "checkpoint": args.checkpoint}],
             input={"path": str(clip), "name": "bbb", "width": width, "height": height, "pix_fmt": "yuv420p",
                    "fps": 25}, rate_points=[{"i_quality": 21, "qp": 21}, {"i_quality": 42, "qp": 42}],
-            color_transforms=["BT601"], protocol={"frames": args.frames, "intra_period": args.frames},
+            color_transforms=["BT601"],
+            protocol={"frames": args.frames, "intra_period": args.frames, "color_filter": args.filter},
             execution={"devices": "cpu", "threads": args.threads})
         out = Path(tmp) / "out"
         started = time.perf_counter()
@@ -57,7 +61,7 @@ def main() -> None:
     jobs = sum(r["seconds"] for r in records)
     frames = int(table["frames"].sum())
     print(f"sweep overhead: HyTIP estimate, {len(records)} jobs x {args.frames} frames at {width}x{height}, CPU, "
-          f"{args.threads} threads, float32, torch {torch.__version__}, BT.601 limited nearest")
+          f"{args.threads} threads, float32, torch {torch.__version__}, BT.601 limited, {args.filter} chroma")
     print(f"  model time {model:.2f} s; job wall time {jobs:.2f} s; pipeline overhead "
           f"{100 * (jobs / model - 1):.2f} % of model time (reading, conversion, crop, metrics, records)")
     print(f"  whole sweep {wall:.2f} s: {frames / wall:.3f} coded frames/s; one-time costs {wall - jobs:.2f} s "

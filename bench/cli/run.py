@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.codecs.encoders import ENCODERS
 from bench.data.catalog import COLOR_TRANSFORMS
+from bench.data.colour import FILTERS
 from bench.errors import InputError
 from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
 from bench.sweep.jobs import check_configs, run_jobs
@@ -63,6 +64,8 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
             config.protocol[key] = getattr(args, flag)
     if args.crop_size:
         config.protocol["crop_size"] = _size(args.crop_size)
+    if args.color_filter:
+        config.protocol["color_filter"] = args.color_filter
     if args.no_scene_cuts:
         config.protocol["scene_cuts"] = False
     for flag in ("color_transforms", "rate_mode", "data_root"):
@@ -191,6 +194,8 @@ def register(subparsers) -> None:
     proto.add_argument("--intra-period", type=int, help="intra period (default 32)")
     proto.add_argument("--crop-multiple", type=int, help="centre crop to a multiple of this (default 64)")
     proto.add_argument("--crop-size", metavar="WxH", help="a centre crop of this size instead (multiples of 16)")
+    proto.add_argument("--color-filter", choices=FILTERS,
+                       help="chroma filter instead of the colour transform's (BT601: nearest, BT709: bilinear)")
     proto.add_argument("--no-scene-cuts", action="store_true", help="do not code the catalogue's scene cuts as I")
     proto.add_argument("--rate-mode", choices=("estimated", "real"),
                        help="HyTIP: estimated rates (default) or real bitstreams, decoded and checked")

@@ -14,14 +14,15 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
                                                        # height, pix_fmt, fps)
     rate_points: [{i_quality: 0, qp: 0}, ...]          # HyTIP (default: bench.codecs.hytip_codec.DEFAULT_RATE_POINTS)
     color_transforms: [BT601, BT709]   # native-RGB sources (HEVC-RGB) are coded once, as native-RGB
-    protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}   # or crop_size: [448, 256]
+    protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}   # or crop_size: [448, 256];
+                                       # color_filter: nearest|bilinear|bicubic|ffmpeg overrides the transform's
     rate_mode: estimated               # or real: entropy-coded streams, decoded and checked
     data_root: ...                     # default $HYTIP_DATA_ROOT
     execution: {devices: auto, threads: null, encoder_jobs: 1, complexity_counters: [ptflops]}   # or [ptflops, fvcore]
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -33,7 +34,7 @@ from bench.codecs.registry import make_codec
 from bench.codecs.weights import find_checkpoint
 from bench.data.catalog import COLOR_TRANSFORMS, load_catalog, resolve_data_root
 from bench.data.clips import bundled_clip_path
-from bench.data.colour import ColourSpec
+from bench.data.colour import FILTERS, ColourSpec
 from bench.data.protocol import CROP_FACTOR, GOP_SIZE, TEST_FRAMES
 from bench.data.readers import open_source
 from bench.errors import BenchError, InputError
@@ -41,7 +42,7 @@ from bench.errors import BenchError, InputError
 NATIVE_RGB = "native-RGB"
 TOP_KEYS = {"name", "codecs", "datasets", "sequences", "input", "rate_points", "color_transforms", "protocol",
             "rate_mode", "data_root", "catalogs", "execution"}
-PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "crop_size", "scene_cuts")
+PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "crop_size", "scene_cuts", "color_filter")
 CODEC_KEYS = {"codec", "model", "checkpoint", "threads", "qps", "mode", "encoder_app", "decoder_app", "cfg"}
 
 
@@ -99,6 +100,9 @@ class SweepConfig:
                 if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(
                         isinstance(v, int) and not isinstance(v, bool) and v > 0 and v % 16 == 0 for v in value)):
                     raise InputError(f"protocol crop_size: expected [width, height], multiples of 16, found {value!r}")
+            elif key == "color_filter":
+                if value not in FILTERS:
+                    raise InputError(f"protocol color_filter {value!r}: expected one of {', '.join(FILTERS)}")
             elif key != "scene_cuts" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise InputError(f"protocol {key}: expected a positive integer, found {value!r}")
         if self.rate_mode not in RATE_MODES:
@@ -200,6 +204,8 @@ def expand(config: SweepConfig) -> list[JobSpec]:
             identity = codec.identity()
             for ct in transforms:
                 colour = ColourSpec.for_protocol("BT709" if ct == NATIVE_RGB else ct)
+                if config.protocol.get("color_filter"):  # another chroma filter than the transform's own
+                    colour = replace(colour, filter=config.protocol["color_filter"])
                 for rate in rates:
                     jobs.append(JobSpec(codec.spec(), source, rate, ct, colour, identity))
     return jobs
