@@ -14,7 +14,7 @@ from bench.codecs import weights
 @pytest.mark.slow
 def test_demo_offline_then_refetch_failure_then_hytip_joins(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(weights, "REPO_ROOT", tmp_path / "checkout")  # no models/ folder
-    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))    # an empty cache
+    monkeypatch.setattr(weights, "cache_dir", lambda: tmp_path / "cache")  # an empty weights cache
     out = tmp_path / "demo"
     assert main(["demo", "--offline", "--frames", "2", "--out", str(out), "--no-progress"]) == 0
     text = capsys.readouterr().out

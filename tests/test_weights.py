@@ -48,7 +48,7 @@ def server(tmp_path, monkeypatch):
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv(weights.URL_ENV, f"http://127.0.0.1:{httpd.server_port}/ModelWeights")
-    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(weights, "cache_dir", lambda: tmp_path / "cache")  # (the golden checkpoint's cache stays)
     yield files, cut, log
     httpd.shutdown()
 
