@@ -111,15 +111,24 @@ def reference_rgb(frame, source: SourceSpec, spec: ColourSpec) -> torch.Tensor:
     return rgb[:, c.top:c.top + c.height, c.left:c.left + c.width]
 
 
+def crop_planes(frame, crop: CropBox):
+    """The crop window of a 4:2:0 frame's (y, u, v) planes; the chroma window covers every luma sample's chroma."""
+    y, u, v = frame
+    if crop.top % 2 or crop.left % 2:
+        raise InputError(f"a 4:2:0 source cannot be cropped at an odd offset ({crop.left}, {crop.top}); "
+                         "use --mode rgb444")
+    h, w = slice(crop.top, crop.top + crop.height), slice(crop.left, crop.left + crop.width)
+    ch = slice(crop.top // 2, (crop.top + crop.height + 1) // 2)
+    cw = slice(crop.left // 2, (crop.left + crop.width + 1) // 2)
+    return y[h, w], u[ch, cw], v[ch, cw]
+
+
 def reference_planes(frame, rgb: torch.Tensor, source: SourceSpec, spec: ColourSpec):
     """The YUV 4:2:0 planes the reconstruction is measured against: the source's own cropped planes, or, for an RGB
     source (or an odd crop offset), the cropped RGB converted with the run's colour spec."""
     c = source.crop
     if isinstance(frame, tuple) and c.top % 2 == 0 and c.left % 2 == 0:
-        y, u, v = frame
-        h, w = slice(c.top, c.top + c.height), slice(c.left, c.left + c.width)
-        ch, cw = slice(c.top // 2, (c.top + c.height + 1) // 2), slice(c.left // 2, (c.left + c.width + 1) // 2)
-        return y[h, w], u[ch, cw], v[ch, cw]
+        return crop_planes(frame, c)
     return tuple(p.numpy() for p in rgb_to_yuv420(rgb, spec, bit_depth=source.bit_depth))
 
 

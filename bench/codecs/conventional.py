@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from bench.analysis.rd_schema import DCVC_YUV_WEIGHTS
-from bench.codecs.base import YUV_WEIGHTS, SourceSpec, json_number, reference_rgb, summarise
+from bench.codecs.base import YUV_WEIGHTS, SourceSpec, crop_planes, json_number, reference_rgb, summarise
 from bench.codecs.encoders import RawVideo, make_encoder
 from bench.data.colour import (
     ColourSpec,
@@ -52,15 +52,6 @@ def _to_depth(plane: np.ndarray, src_bits: int, dst_bits: int) -> np.ndarray:
     return np.clip(down, 0, (1 << dst_bits) - 1).astype(np.uint8 if dst_bits == 8 else "<u2")
 
 
-def _crop_planes(frame, crop):
-    y, u, v = frame
-    if crop.top % 2 or crop.left % 2:
-        raise InputError(f"a 4:2:0 source cannot be cropped at an odd offset ({crop.left}, {crop.top}); "
-                         "use --mode rgb444")
-    c = (slice(crop.top // 2, (crop.top + crop.height) // 2), slice(crop.left // 2, (crop.left + crop.width) // 2))
-    return (y[crop.top:crop.top + crop.height, crop.left:crop.left + crop.width], u[c], v[c])
-
-
 # ---------------------------------------------------------------------------------------------------- encoder input
 def input_format(encoder, mode: str, source_bits: int) -> str:
     """The raw format an encoder is fed: the source's own 4:2:0 depth where it takes it, else 10 bits."""
@@ -72,7 +63,7 @@ def write_segment(reader, source: SourceSpec, mode: str, spec: ColourSpec, start
     with open(raw.path, "wb") as out:
         for frame in reader.frames(start, raw.frames):
             if mode == "yuv420":
-                for plane in _crop_planes(frame, source.crop):
+                for plane in crop_planes(frame, source.crop):
                     out.write(np.ascontiguousarray(_to_depth(plane, source.bit_depth, raw.bit_depth)).tobytes())
             else:
                 codes = rgb_to_yuv444(reference_rgb(frame, source, spec), spec, bit_depth=10)
@@ -102,7 +93,7 @@ def measure(source: SourceSpec, decoded: RawVideo, mode: str, spec: ColourSpec,
                 got = decoded.read(i)
                 if mode == "yuv420":
                     got = tuple(_to_depth(p, decoded.bit_depth, bits) for p in got)
-                    src = _crop_planes(frame, crop)
+                    src = crop_planes(frame, crop)
                     psnrs = [psnr_plane(a, b, peak) for a, b in zip(got, src)]
                     ssims = [msssim_plane(a, b, peak, device) for a, b in zip(got, src)]
                     for name, values in (("psnr", psnrs), ("msssim", ssims)):
