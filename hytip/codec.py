@@ -27,9 +27,11 @@ import torch
 
 from . import bitstream as bs
 from . import entropy_coding as ec
+from .allocator import keep_freed_memory
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .entropy_models import estimate_bpp
 from .errors import HytipError
+from .fast import fast_input, fast_model
 from .gop import GOP_SIZE, FramePlan, iter_plan, pad_to_multiple, padding, plan_frames, unpad
 from .inter import frame_type_index
 from .intra import PAD as INTRA_PAD
@@ -98,6 +100,13 @@ def set_deterministic(threads: int = 1) -> None:
     One thread is the official test harness's setting, with which the golden vectors are reproduced exactly."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read at the first cuBLAS call
     torch.use_deterministic_algorithms(True)
+    try:
+        import torch.utils.deterministic as det  # torch >= 2.2
+        # Filling every new tensor with NaN only guards against reads of uninitialised memory, which this model
+        # never does: it costs ~9 % of a P-frame on the CPU and changes no output.
+        det.fill_uninitialized_memory = False
+    except ImportError:
+        pass
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     torch.set_num_threads(threads)
@@ -180,13 +189,19 @@ class Codec:
     def _tables(self) -> _Tables:
         return _Tables(self.model)
 
+    @cached_property
+    def _fast_model(self) -> HyTIP:
+        return fast_model(self.model)
+
     # ---- public API ----------------------------------------------------------------------------------
     def estimate(self, frames: Iterable[torch.Tensor], *, qp: int, i_quality: int,
-                 intra_period: int | None = GOP_SIZE, scene_cuts: Iterable[int] = ()) -> Iterator[FrameResult]:
+                 intra_period: int | None = GOP_SIZE, scene_cuts: Iterable[int] = (),
+                 fast: bool = False) -> Iterator[FrameResult]:
         """Code ``frames`` ([3,H,W] or [1,3,H,W] floats in [0,1], read one at a time) with estimated rates.
 
-        ``intra_period`` None: one GOP; ``scene_cuts``: 1-based frame numbers coded as I-frames."""
-        for result, _ in self._code(frames, qp, i_quality, intra_period, scene_cuts, real=False):
+        ``intra_period`` None: one GOP; ``scene_cuts``: 1-based frame numbers coded as I-frames. ``fast``: the
+        fast kernels (``hytip.fast``), which round differently in the last bits (within the golden tolerances)."""
+        for result, _ in self._code(frames, qp, i_quality, intra_period, scene_cuts, real=False, fast=fast):
             yield result
 
     def compress(self, frames: Iterable[torch.Tensor], path, *, qp: int, i_quality: int,
@@ -281,7 +296,7 @@ class Codec:
         if size is None:
             raise CodecInputError("no frames to code: the input sequence is empty")
 
-    def _code(self, frames, qp, i_quality, intra_period, scene_cuts, real: bool):
+    def _code(self, frames, qp, i_quality, intra_period, scene_cuts, real: bool, fast: bool = False):
         """One pass over the sequence: (FrameResult, bitstream FrameRecord or None) per frame."""
         _check_index("QP", qp)
         _check_index("I-frame quality", i_quality)
@@ -289,22 +304,23 @@ class Codec:
                                          or not 1 <= intra_period <= 0xFFFF):
             raise CodecInputError(f"intra period: expected an integer in 1..65535 or None, found {intra_period!r}")
         plan = iter_plan(intra_period, scene_cuts)
+        model = self._fast_model if fast else self.model
         ref, state = None, TemporalState()
         for x, p in zip(self._frames(frames), plan):
             # Inference mode per frame, not across the yield: it is thread-wide state.
             with torch.inference_mode():
-                x_pad, pads = pad_to_multiple(x)
+                x_pad, pads = pad_to_multiple(fast_input(x) if fast else x)
                 if p.type == "I":
-                    ref, bits, strings, symbols = self._code_intra(x_pad, i_quality, real)
+                    ref, bits, strings, symbols = self._code_intra(model, x_pad, i_quality, real)
                     state = TemporalState()
                 else:
                     if p.reset_ref_feature:
                         state = dataclasses.replace(state, ref_feature=None)
-                    out = self.model.forward_pframe(ref, x_pad, state, p.frame_idx, qp, p.predict)
+                    out = model.forward_pframe(ref, x_pad, state, p.frame_idx, qp, p.predict)
                     ref, state = out.recon, out.state
                     bits = dict(zip(P_COMPONENTS, map(_bits, out.likelihoods)))
                     strings, symbols = self._encode_pframe(out.symbols) if real else (None, None)
-                recon = unpad(ref, pads)[0]
+                recon = unpad(ref, pads)[0].contiguous()
                 quality = i_quality if p.type == "I" else qp
                 record = bs.FrameRecord(bs.FrameType[p.type], strings,
                                         _frame_crc(p, quality, x.shape[-2:], symbols)) if real else None
@@ -312,9 +328,9 @@ class Codec:
                                  None if strings is None else tuple(map(len, strings)), recon)
             yield result, record
 
-    def _code_intra(self, x_pad: torch.Tensor, quality: int, real: bool):
+    def _code_intra(self, model: HyTIP, x_pad: torch.Tensor, quality: int, real: bool):
         """(recon at the padded size, est bits, strings, coded symbols) of an I-frame, from one encoder pass."""
-        enc = self.model.if_model.encode(x_pad, quality)
+        enc = model.if_model.encode(x_pad, quality)
         bits = {name: _bits(enc["likelihoods"][name]) for name in I_COMPONENTS}
         if not real:
             return enc["x_hat"], bits, None, None
@@ -361,8 +377,11 @@ def load(path, device="cpu", *, deterministic: bool = False, threads: int | None
     default 1); otherwise ``threads``, if given, sets torch's CPU thread count. Real-mode streams decode
     exactly only on the device and settings they were coded with (on CUDA, use ``deterministic``).
     The file's sha256 is kept in ``codec.checkpoint`` for provenance; its first 8 bytes identify the
-    model in the streams it writes.
+    model in the streams it writes. On the CPU, freed memory is kept for reuse (``hytip.allocator``): faster,
+    same values.
     """
+    if torch.device(device).type == "cpu":
+        keep_freed_memory()
     if deterministic:
         set_deterministic(1 if threads is None else threads)
     elif threads is not None:

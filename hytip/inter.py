@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hytip.entropy_models import BitEstimator, GaussianConditional
-from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, subpel3, warp
+from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, lrelu, subpel3, warp
 from hytip.gop import pad_to_multiple
 from hytip.motion import NUM_QP, LatentPrior, PFrameInputError, split_prior
 
@@ -132,15 +132,15 @@ class _MaskUNet(nn.Module):
 
     def __init__(self, in_ch: int = 5, out_ch: int = 1):
         super().__init__()
-        self.down_1 = nn.Sequential(conv(in_ch, 16, 3, 1), nn.LeakyReLU(), conv(16, 32, 3, 2), nn.LeakyReLU(0.1))
-        self.down_2 = nn.Sequential(conv(32, 32, 3, 1), nn.LeakyReLU(), conv(32, 64, 3, 2), nn.LeakyReLU(0.1))
-        self.conv = nn.Sequential(conv(64, 64, 3, 1), nn.LeakyReLU(), conv(64, 64, 3, 1), nn.LeakyReLU(0.1))
+        self.down_1 = nn.Sequential(conv(in_ch, 16, 3, 1), lrelu(), conv(16, 32, 3, 2), lrelu(0.1))
+        self.down_2 = nn.Sequential(conv(32, 32, 3, 1), lrelu(), conv(32, 64, 3, 2), lrelu(0.1))
+        self.conv = nn.Sequential(conv(64, 64, 3, 1), lrelu(), conv(64, 64, 3, 1), lrelu(0.1))
         self.up_2 = nn.Sequential(
-            nn.ConvTranspose2d(128, 64, 3, stride=2, padding=1, output_padding=1), nn.LeakyReLU(),
-            conv(64, 32, 3, 1), nn.LeakyReLU(0.1))
+            nn.ConvTranspose2d(128, 64, 3, stride=2, padding=1, output_padding=1), lrelu(),
+            conv(64, 32, 3, 1), lrelu(0.1))
         self.up_1 = nn.Sequential(
-            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.LeakyReLU(),
-            conv(32, 16, 3, 1), nn.LeakyReLU(0.1), conv(16, out_ch, 3, 1))
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), lrelu(),
+            conv(32, 16, 3, 1), lrelu(0.1), conv(16, out_ch, 3, 1))
 
     def forward(self, x):
         d1 = self.down_1(x)
@@ -360,9 +360,9 @@ class Inter(nn.Module):
         self.context_fusion_net = _ContextFusion()
         self.contextual_encoder = _ContextualEncoder()
         self.contextual_hyper_prior_encoder = nn.Sequential(
-            DCB4(G16, GZ), conv(GZ, GZ, 3, 2), nn.LeakyReLU(), conv(GZ, GZ, 3, 2))
+            DCB4(G16, GZ), conv(GZ, GZ, 3, 2), lrelu(), conv(GZ, GZ, 3, 2))
         self.contextual_hyper_prior_decoder = nn.Sequential(RBU(GZ, GZ), RBU(GZ, GZ), DCB4(GZ, G16))
-        self.temporal_prior_encoder = nn.Sequential(conv(G4, G8, 3, 2), nn.LeakyReLU(0.1), conv(G8, G16, 3, 2))
+        self.temporal_prior_encoder = nn.Sequential(conv(G4, G8, 3, 2), lrelu(0.1), conv(G8, G16, 3, 2))
         self.y_prior_fusion_adaptor_0 = DCBI(G16 * 2, G16 * 3)
         self.y_prior_fusion_adaptor_1 = DCBI(G16 * 3, G16 * 3)
         self.y_prior_fusion = nn.Sequential(DCBI(G16 * 3, G16 * 3), DCBI(G16 * 3, G16 * 3))

@@ -24,7 +24,7 @@ import torch.nn as nn
 from .entropy_models import BitEstimator
 from .errors import HytipError
 from .gop import pad_to_multiple
-from .layers import DCB, RBS, RBU, UNet, conv
+from .layers import DCB, RBS, RBU, UNet, conv, lrelu
 
 N = 256
 PAD = 64            # the intra coder works on frames padded to a multiple of 64
@@ -81,7 +81,7 @@ class IntraNet(nn.Module):
     def __init__(self, anchors: int = 4):
         super().__init__()
         self.enc = _Encoder()
-        self.hyper_enc = nn.Sequential(DCB(N, N), conv(N, N, 3, 2), nn.LeakyReLU(0.01), conv(N, N, 3, 2))
+        self.hyper_enc = nn.Sequential(DCB(N, N), conv(N, N, 3, 2), lrelu(0.01), conv(N, N, 3, 2))
         self.hyper_dec = nn.Sequential(RBU(N, N), RBU(N, N), DCB(N, N))
         self.y_prior_fusion = nn.Sequential(DCB(N, N * 2), DCB(N * 2, N * 3))
         self.y_spatial_prior_adaptor_1 = conv(N * 4, N * 3, 1)

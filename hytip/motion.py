@@ -14,7 +14,7 @@ import torch.nn as nn
 from hytip.entropy_models import BitEstimator, GaussianConditional
 from hytip.errors import HytipError
 from hytip.gop import pad_to_multiple
-from hytip.layers import DCB4, DCBI, GDN, RBS, RBU, conv, subpel1
+from hytip.layers import DCB4, DCBI, GDN, RBS, RBU, conv, lrelu, subpel1
 
 CH = 64            # channel_mv = channel_N = g_ch_z
 IMPLICIT_CH = 2    # channels of the buffered ref_mv_feature
@@ -62,9 +62,9 @@ class _CondExtractor(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.down0 = nn.Sequential(conv(2, CH, 5, 4), nn.LeakyReLU(0.1))
-        self.down1 = nn.Sequential(conv(CH, CH, 3, 2), nn.LeakyReLU(0.1))
-        self.fusion = nn.Sequential(conv(CH + IMPLICIT_CH, CH, 3, 1), nn.LeakyReLU(0.1))
+        self.down0 = nn.Sequential(conv(2, CH, 5, 4), lrelu(0.1))
+        self.down1 = nn.Sequential(conv(CH, CH, 3, 2), lrelu(0.1))
+        self.fusion = nn.Sequential(conv(CH + IMPLICIT_CH, CH, 3, 1), lrelu(0.1))
 
     def forward(self, ref_flow, ref_mv_feature) -> List[torch.Tensor]:
         c4 = self.fusion(torch.cat((self.down0(ref_flow), ref_mv_feature), dim=1))
@@ -125,7 +125,7 @@ class Motion(nn.Module):
         self.feature_extractor = _CondExtractor()
         self.mv_encoder = _MvEncoder()
         self.mv_hyper_prior_encoder = nn.Sequential(
-            DCB4(CH, CH), conv(CH, CH, 3, 2), nn.LeakyReLU(), conv(CH, CH, 3, 2))
+            DCB4(CH, CH), conv(CH, CH, 3, 2), lrelu(), conv(CH, CH, 3, 2))
         self.mv_hyper_prior_decoder = nn.Sequential(RBU(CH, CH), RBU(CH, CH), DCB4(CH, CH))
         self.temp_prior_fusion_adaptor_0 = DCBI(CH, 2 * CH)
         self.temp_prior_fusion_adaptor_1 = DCBI(3 * CH, 2 * CH)

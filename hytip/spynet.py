@@ -18,7 +18,7 @@ ALIGN = 2 ** (LEVELS - 1)  # each pyramid level halves the frame
 def _refine_block() -> nn.Sequential:
     layers = []
     for c_in, c_out in ((8, 32), (32, 64), (64, 32), (32, 16)):
-        layers += [nn.Conv2d(c_in, c_out, 7, padding=3), nn.ReLU()]
+        layers += [nn.Conv2d(c_in, c_out, 7, padding=3), nn.ReLU(inplace=True)]
     layers.append(nn.Conv2d(16, 2, 7, padding=3))
     return nn.Sequential(*layers)
 

@@ -49,11 +49,12 @@ class _Replay:
         return self.s.y_steps[step].symbols
 
 
-def run_case(model, name: str, num_p: int, decode: bool = False) -> dict:
-    """Code P-frames 1..num_p of golden case ``name``; per-frame arrays (index 0 = P-frame 1)."""
+def run_case(model, name: str, num_p: int, decode: bool = False, layout=lambda x: x) -> dict:
+    """Code P-frames 1..num_p of golden case ``name``; per-frame arrays (index 0 = P-frame 1). ``layout`` puts
+    the frames into the model's memory layout (``hytip.fast.fast_input`` for the fast kernels)."""
     case = golden.load_case(name)
     frames = torch.from_numpy(case["input_frames"]).permute(0, 3, 1, 2).contiguous().float() / 255
-    ref = torch.from_numpy(case["recon"][:1].copy())
+    ref = layout(torch.from_numpy(case["recon"][:1].copy()))
     state, dec_ref, dec_state = TemporalState(), ref, TemporalState()
     num_pixels = frames.shape[-2] * frames.shape[-1]
     gc_mv = model.motion.gaussian_conditional
@@ -63,7 +64,7 @@ def run_case(model, name: str, num_p: int, decode: bool = False) -> dict:
     with torch.no_grad():
         for t in range(1, num_p + 1):
             frame_idx, qp, predict = int(case["frame_idx"][t]), int(case["qp"][t]), bool(case["predict"][t])
-            out = model.forward_pframe(ref, frames[t:t + 1].contiguous(), state, frame_idx, qp, predict)
+            out = model.forward_pframe(ref, layout(frames[t:t + 1].contiguous()), state, frame_idx, qp, predict)
             s = out.symbols
             res["bpp"].append([estimate_bpp(p, num_pixels).item() for p in out.likelihoods])
             res["recon"].append(out.recon[0].numpy())

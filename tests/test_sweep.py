@@ -134,6 +134,15 @@ def test_real_mode_decodes_and_checks_every_stream(data, tmp_path, capsys):
     for job in table["job"]:
         stream = out / "bitstreams" / job / "sequence.hytip"
         assert table.set_index("job").loc[job, "bpp"] == pytest.approx(8 * stream.stat().st_size / (W * H * FRAMES))
+        # Frames read ahead of the model: per-frame fields as before, the model's wait for input apart.
+        result = json.loads((out / "records" / f"{job}.json").read_text())["result"]
+        per_frame = result["per_frame"]
+        assert per_frame["number"] == [1, 2] and per_frame["type"] == ["I", "P"]
+        for key in ("bits", "enc_seconds", "dec_seconds", "psnr_rgb", "psnr_y", "psnr_yuv"):
+            assert len(per_frame[key]) == FRAMES and all(v > 0 for v in per_frame[key]), key
+        assert result["enc_seconds"] == pytest.approx(sum(per_frame["enc_seconds"]))
+        assert 0 <= result["input_wait_seconds"] < result["enc_seconds"]
+        assert table.set_index("job").loc[job, "input_wait_seconds"] == pytest.approx(result["input_wait_seconds"])
 
 
 def test_failing_job_is_recorded_and_the_sweep_goes_on(data, tmp_path, capsys):
@@ -268,3 +277,25 @@ def test_colour_filter_override_reaches_every_job_and_its_config_hash(data):
     assert all(spec_config(a, "real") != spec_config(b, "real") for a, b in zip(plain, ffmpeg))
     with pytest.raises(InputError, match="protocol color_filter 'cubic'"):
         expand(SweepConfig(**base, protocol={"color_filter": "cubic"}))
+
+
+def test_fast_kernels_are_their_own_jobs_and_estimated_only(data, tmp_path, capsys):
+    """--kernels fast: its own job keys, config hash and curve (codec_config says which kernels); rates within the
+    golden tolerances of the exact kernels' on the same frames; refused with real bitstreams before anything runs."""
+    exact_out, fast_out = tmp_path / "exact", tmp_path / "fast"
+    common = ("--sequences", "a", "--color-transforms", "BT601")
+    assert cli(argv(data, exact_out, *common, codecs=("hytip",)), capsys)[0] == 0
+    code, text = cli(argv(data, fast_out, *common, "--kernels", "fast", codecs=("hytip",)), capsys)
+    assert code == 0, text
+    exact, fast = (pd.read_csv(o / "results.csv").sort_values("qp").reset_index() for o in (exact_out, fast_out))
+    assert all("-fast__estimated__" in j for j in fast["job"]) and not any("-fast" in j for j in exact["job"])
+    assert set(fast["config_sha256"]).isdisjoint(exact["config_sha256"])
+    assert fast["codec_config"].str.contains("fast kernels").all() and exact["codec_config"].str.contains(
+        "exact kernels").all()
+    tol = golden.SUGGESTED
+    assert (abs(fast["bpp"] / exact["bpp"] - 1) <= tol.est_bpp_total_rel).all()
+    assert (abs(fast["psnr_rgb"] - exact["psnr_rgb"]) <= tol.psnr_rgb_abs_db).all()
+    assert main(argv(data, tmp_path / "real", *common, "--kernels", "fast", "--rate-mode", "real",
+                     codecs=("hytip",))) == 2
+    assert "fast kernels are for estimated rates" in capsys.readouterr().err
+    assert not (tmp_path / "real").exists()

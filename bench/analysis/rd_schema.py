@@ -36,7 +36,7 @@ OPTIONAL_TEXT = ("yuv_weights",)
 # `bdrate` and the reports read it unchanged. Documented in anchors/README.md ("Results columns").
 RESULT_INT_COLUMNS = ("i_quality", "qp")
 RESULT_FLOAT_COLUMNS = ("psnr_rgb_from_mse", "psnr_y_from_mse", "psnr_u_from_mse", "psnr_v_from_mse",
-                        "psnr_yuv_from_mse", "enc_seconds", "dec_seconds")
+                        "psnr_yuv_from_mse", "enc_seconds", "dec_seconds", "input_wait_seconds")
 RESULT_TEXT_COLUMNS = ("model", "rate_mode", "decode_check", "averaging", "scene_cuts", "job", "config_sha256",
                        "project_version", "git_commit", "checkpoint_sha256", "torch_version", "cuda_version",
                        "cudnn_version", "device", "threads", "codec_command")

@@ -1,17 +1,22 @@
 """Benchmark: HyTIP coding speed and peak memory per frame, with our codec (hytip.Codec).
 
-Times every frame of a short sequence (I, then P-frames) in the three modes: estimated (forward path only),
-compress (forward + rANS + container) and decompress, at each requested size; the P-frame time is the mean
-over the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest run's figure is kept. The input is the bundled Big Buck Bunny clip scaled
-by ffmpeg to the coded size, so the content is real video. A warm-up sequence runs first (oneDNN / cuDNN
-primitive creation is not part of the per-frame cost).
+Times every frame of a short sequence (I, then P-frames) in each mode: `estimate` (forward path only, exact
+kernels), `fast` (the same with the fast kernels, hytip.fast), `compress` (forward + rANS + container) and
+`decompress`, at each requested size; the P-frame time is the mean over the P-frames with a temporal prior
+(frame 3 on); with --repeat, the fastest run's figure is kept. With both `estimate` and `fast`, the fast mode's
+drift against the exact one is printed per frame (recon, estimated rate, PSNR-RGB). The input is the bundled Big
+Buck Bunny clip scaled by ffmpeg to the coded size, so the content is real video. A warm-up sequence runs first
+(oneDNN / cuDNN primitive creation is not part of the per-frame cost).
 
     python -m bench.benchmarks.codec_speed --checkpoint PSNR-RGB.pth.tar [--sizes 448x256 1920x1024]
-        [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0] [--i-quality 0] [--repeat 1]
+        [--modes estimate fast compress decompress] [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0]
+        [--i-quality 0] [--repeat 1]
 
 Wall time per frame, and the process's CPU time (all threads), which other load on the machine distorts less;
-the load average is printed with the figures. Peak memory: CPU, the process's resident high-water mark over the mode (VmHWM, reset before each mode;
-includes the model, ~0.2 GB); CUDA, torch's peak allocated memory. Weights do not change the network's
+the load average is printed with the figures. Peak memory: CPU, the process's resident high-water mark over the
+mode (VmHWM, reset before each mode; includes the model, ~0.2 GB, and the freed memory the process keeps for reuse
+(hytip.allocator), so a mode's figure is at least the earlier modes'; run one mode for its own peak); CUDA,
+torch's peak allocated memory. Weights do not change the network's
 cost, but they do change the entropy coder's (symbol statistics): report which checkpoint was used.
 """
 from __future__ import annotations
@@ -30,6 +35,8 @@ import torch
 
 import hytip
 from bench.data.clips import bundled_clip_path
+from bench.measure.metrics import psnr_rgb
+from hytip.allocator import keep_freed_memory
 from bench.data.readers import ffmpeg_exe
 
 
@@ -63,46 +70,69 @@ def _peak_gb(device: torch.device) -> float:
     return float("nan")
 
 
-def _timed(results, device: torch.device) -> list[tuple[str, float, float]]:
-    """(frame type, wall seconds, process CPU seconds) per frame of a result iterator."""
-    out = []
+def _timed(results, device: torch.device) -> tuple[list[tuple[str, float, float]], list]:
+    """(frame type, wall seconds, process CPU seconds) per frame of a result iterator, and the results."""
+    out, kept = [], []
     it = iter(results)
     while True:
         start, cpu = time.perf_counter(), time.process_time()
         try:
             r = next(it)
         except StopIteration:
-            return out
+            return out, kept
         if device.type == "cuda":
             torch.cuda.synchronize()
         out.append((r.type, time.perf_counter() - start, time.process_time() - cpu))
+        kept.append(r)
 
 
-def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, folder: Path) -> dict:
+MODES = ("estimate", "fast", "compress", "decompress")
+
+
+def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, folder: Path,
+            modes=MODES) -> tuple[dict, dict]:
+    """(figures per mode, FrameResults per mode)."""
     device = codec.device
     path = folder / "speed.hytip"
-    modes = {
+    runs = {
         "estimate": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality),
+        "fast": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality, fast=True),
         "compress": lambda: codec.compress(iter(frames), path, qp=qp, i_quality=i_quality),
         "decompress": lambda: codec.decompress(path),
     }
-    figures = {}
-    for mode, run in modes.items():
+    figures, results = {}, {}
+    for mode in modes:
+        if mode == "decompress" and "compress" not in modes:
+            raise SystemExit("decompress needs compress in --modes (it decodes that stream)")
         _reset_peak(device)
-        times = _timed(run(), device)
+        times, results[mode] = _timed(runs[mode](), device)
         p_times = [t for k, t in enumerate(times) if t[0] == "P" and k >= 2] or [t for t in times if t[0] == "P"]
         figures[mode] = {"I_s": times[0][1], "I_cpu_s": times[0][2],
                          "P_s": statistics.mean(t[1] for t in p_times) if p_times else float("nan"),
                          "P_cpu_s": statistics.mean(t[2] for t in p_times) if p_times else float("nan"),
                          "P_frames": len(p_times), "peak_GB": _peak_gb(device)}
-    figures["stream_bytes"] = path.stat().st_size
-    return figures
+    if "compress" in modes:
+        figures["stream_bytes"] = path.stat().st_size
+    return figures, results
+
+
+def drift(exact: list, fast: list, frames: torch.Tensor) -> list[str]:
+    """Per frame: the fast mode against the exact one (same frames, same rate point)."""
+    lines = []
+    for e, f, x in zip(exact, fast, frames):
+        diff = (f.recon - e.recon).abs()
+        psnr = [float(psnr_rgb(r.recon[None].cpu(), x[None])) for r in (e, f)]
+        lines.append(f"frame {e.number} {e.type}: recon max|diff| {float(diff.max()):.2e} "
+                     f"mean {float(diff.mean()):.2e}; est bits {f.est_bits_total / e.est_bits_total - 1:+.2e} rel; "
+                     f"PSNR-RGB {psnr[1] - psnr[0]:+.2e} dB")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="HyTIP checkpoint (release or golden)")
     parser.add_argument("--sizes", nargs="+", default=["448x256"], help="WxH, multiples of 16")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--frames", type=int, default=4, help="frames per sequence (I + P-frames)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
@@ -114,7 +144,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"protocol: torch {torch.__version__}, float32, inference mode, deterministic algorithms, "
-          f"threads {torch.get_num_threads()}, "
+          f"threads {torch.get_num_threads()}, freed memory kept for reuse (glibc: {keep_freed_memory()}), "
           f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(f"checkpoint: {args.checkpoint}; clip: bundled Big Buck Bunny scaled with ffmpeg; "
           f"{args.frames} frames per run, QP {args.qp}, I-quality {args.i_quality}")
@@ -127,18 +157,27 @@ def main() -> None:
             for size in args.sizes:
                 width, height = (int(v) for v in size.split("x"))
                 frames = clip_frames(width, height, args.frames)
+                modes = [m for m in MODES if m in args.modes]
                 if not args.no_warmup:
-                    measure(codec, frames[:3], args.qp, args.i_quality, Path(tmp))
-                runs = [measure(codec, frames, args.qp, args.i_quality, Path(tmp)) for _ in range(args.repeat)]
-                f = {**runs[0], **{mode: {k: min(r[mode][k] for r in runs) for k in runs[0][mode]}
-                                   for mode in ("estimate", "compress", "decompress")}}
-                for mode in ("estimate", "compress", "decompress"):
+                    measure(codec, frames[:3], args.qp, args.i_quality, Path(tmp), modes)
+                runs = [measure(codec, frames, args.qp, args.i_quality, Path(tmp), modes)
+                        for _ in range(args.repeat)]
+                f = {**runs[0][0], **{mode: {k: min(r[0][mode][k] for r in runs) for k in runs[0][0][mode]}
+                                      for mode in modes}}
+                for mode in modes:
                     m = f[mode]
                     print(f"{device:5s} {size:>10s} {mode:10s} I {m['I_s']:7.3f} s (CPU {m['I_cpu_s']:7.3f} s)  "
                           f"P {m['P_s']:7.3f} s (CPU {m['P_cpu_s']:7.3f} s, mean of {m['P_frames']})  "
                           f"peak {m['peak_GB']:.2f} GB")
+                if "estimate" in modes and "fast" in modes:
+                    e, fa = f["estimate"]["P_s"], f["fast"]["P_s"]
+                    print(f"{device:5s} {size:>10s} fast / exact P-frame estimate: {e / fa:.2f}x; fast kernels' "
+                          "drift against the exact ones:")
+                    for line in drift(runs[0][1]["estimate"], runs[0][1]["fast"], frames):
+                        print("    " + line)
                 print(f"load average now: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
-                print(f"{device:5s} {size:>10s} stream {f['stream_bytes']} bytes for {args.frames} frames")
+                if "stream_bytes" in f:
+                    print(f"{device:5s} {size:>10s} stream {f['stream_bytes']} bytes for {args.frames} frames")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ model, and coded frames per second of the whole sweep.
 
 A WxH crop of the bundled clip (from a part with motion) is swept with HyTIP (estimated rates, 2 rate points,
 BT.601) in a fresh output folder. Model time is the codec's own per-frame time (`enc_seconds`: the coding calls,
-reading excluded); job time is each job's wall time in its worker; overhead = job time / model time - 1. The sweep's
-one-time costs (model load, the complexity count, the results table) are printed apart. Without trained weights
-use the golden test checkpoint (same architecture and arithmetic, so the same cost).
+less their waits for input, which are printed apart); job time is each job's wall time in its worker; overhead =
+job time / model time - 1. The sweep's one-time costs (model load, the complexity count, the results table) are
+printed apart. Without trained weights use the golden test checkpoint (same architecture and arithmetic, so the same
+cost).
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def main() -> None:
           f"{args.threads} threads, float32, torch {torch.__version__}, BT.601 limited, {args.filter} chroma")
     print(f"  model time {model:.2f} s; job wall time {jobs:.2f} s; pipeline overhead "
           f"{100 * (jobs / model - 1):.2f} % of model time (reading, conversion, crop, metrics, records)")
+    print(f"  the model waited {table['input_wait_seconds'].sum():.2f} s for input (read, converted and cropped ahead "
+          "of it in a background thread: the first frame of each job, plus any stall)")
     print(f"  whole sweep {wall:.2f} s: {frames / wall:.3f} coded frames/s; one-time costs {wall - jobs:.2f} s "
           "(process start-up, model load, complexity count, results table)")
 

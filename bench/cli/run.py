@@ -42,6 +42,10 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         for entry in config.codecs:
             if entry["codec"] != "hytip":
                 entry["qps"] = args.qps
+    if args.kernels:
+        for entry in config.codecs:
+            if entry["codec"] == "hytip":
+                entry["kernels"] = args.kernels
     if args.threads_per_encoder:
         for entry in config.codecs:
             if entry["codec"] != "hytip":
@@ -204,6 +208,9 @@ def register(subparsers) -> None:
     ex.add_argument("--force", action="store_true", help="redo finished jobs")
     ex.add_argument("--devices", help="'auto' (every visible GPU, else the CPU), or e.g. cuda:0,cuda:1 or cpu")
     ex.add_argument("--threads", type=int, help="CPU threads of the HyTIP worker (default: torch's)")
+    ex.add_argument("--kernels", choices=("exact", "fast"),
+                    help="HyTIP kernels: exact (default; the official numerics) or fast (NHWC, estimated rates "
+                         "only, within the golden tolerances)")
     ex.add_argument("--encoder-jobs", type=int, help="parallel conventional-encoder jobs (default 1)")
     ex.add_argument("--threads-per-encoder", type=int, help="threads of each encoder (default 1)")
     ex.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",

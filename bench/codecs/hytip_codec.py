@@ -1,9 +1,11 @@
 """HyTIP as a sweep codec: one checkpoint (one metric model), loaded once per worker process.
 
-Frames are read lazily, converted with the run's ColourSpec and centre-cropped, then coded with `hytip.Codec` in
-one of two rate modes: `estimated` (Σ −log2 p, the paper's tables) or `real` (entropy-coded stream written under
-the job's bitstream folder, then decoded; the record says whether every decoded frame equals the encoder's
-reconstruction). Encode and decode seconds are per frame, synchronised on CUDA and without the reading time.
+Frames are read, converted with the run's ColourSpec and centre-cropped a few frames ahead of the model, in a
+background thread (bench.data.prefetch), then coded with `hytip.Codec` in one of two rate modes: `estimated`
+(Σ −log2 p, the paper's tables) or `real` (entropy-coded stream written under the job's bitstream folder, then decoded;
+the record says whether every decoded frame equals the encoder's reconstruction). Encode and decode seconds are per
+frame, synchronised on CUDA and without the time the model waited for its input, which the result gives apart
+(`input_wait_seconds`: a stall shows there).
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from tqdm import tqdm
 import hytip
 from bench.codecs.base import SourceSpec, frame_metrics, json_number, reference_planes, reference_rgb, summarise
 from bench.data.colour import ColourSpec
+from bench.data.prefetch import Prefetch
 from bench.errors import InputError
 
+KERNELS = ("exact", "fast")
 MODELS = ("PSNR-RGB", "MS-SSIM-RGB")  # the release's two checkpoints; any other name labels a user's model
 RATE_MODES = ("estimated", "real")
 # Rate points of the published curves: not stated by the release (README, scripts) or the paper text we could read;
@@ -59,21 +63,36 @@ def peak_memory(device: str) -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process peak RSS"
 
 
+def _converted(source: SourceSpec, spec: ColourSpec):
+    """(RGB, reference planes) of each source frame; runs in the read-ahead thread."""
+    with source.open() as reader:
+        for frame in reader.frames(0, source.frames):
+            rgb = reference_rgb(frame, source, spec)
+            yield rgb, reference_planes(frame, rgb, source, spec)
+
+
 class _Reader:
-    """Source frames as [3,h,w] RGB, with their reference planes kept for the metrics; time spent here is not the
-    codec's."""
+    """Source frames as [3,h,w] RGB, read, converted and cropped ahead of the codec in a background thread, with their
+    reference planes kept for the metrics; `wait_seconds`, the time the codec waited for a frame, is not the codec's."""
 
     def __init__(self, source: SourceSpec, spec: ColourSpec):
-        self.source, self.spec, self.seconds, self.refs = source, spec, 0.0, []
+        self.refs = []
+        self._frames = Prefetch(_converted(source, spec), name=f"read {source.name}")
+
+    @property
+    def wait_seconds(self) -> float:
+        return self._frames.wait_seconds
 
     def __iter__(self):
-        with self.source.open() as reader:
-            for frame in reader.frames(0, self.source.frames):
-                started = time.perf_counter()
-                rgb = reference_rgb(frame, self.source, self.spec)
-                self.refs.append((rgb, reference_planes(frame, rgb, self.source, self.spec)))
-                self.seconds += time.perf_counter() - started
-                yield rgb
+        for rgb, planes in self._frames:
+            self.refs.append((rgb, planes))
+            yield rgb
+
+    def __enter__(self) -> "_Reader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._frames.close()
 
 
 @dataclass(frozen=True)
@@ -81,16 +100,22 @@ class HytipCodec:
     checkpoint: str
     model: str = "PSNR-RGB"
     threads: int | None = None
+    kernels: str = "exact"          # or "fast" (hytip.fast): estimated rates only, within the golden tolerances
 
     name = "HyTIP"
 
     def spec(self) -> dict:
-        return {"kind": "hytip", "checkpoint": self.checkpoint, "model": self.model, "threads": self.threads}
+        return {"kind": "hytip", "checkpoint": self.checkpoint, "model": self.model, "threads": self.threads,
+                "kernels": self.kernels}
 
     def identity(self) -> dict:
-        return {"kind": "hytip", "model": self.model, "checkpoint_sha256": file_sha256(self.checkpoint)}
+        # kernels only when not the default: the hashes of existing exact-kernel jobs stay as they were
+        extra = {"kernels": self.kernels} if self.kernels != "exact" else {}
+        return {"kind": "hytip", "model": self.model, "checkpoint_sha256": file_sha256(self.checkpoint), **extra}
 
     def check(self) -> None:
+        if self.kernels not in KERNELS:
+            raise InputError(f"HyTIP {self.model}: kernels {self.kernels!r} is not one of {', '.join(KERNELS)}")
         if not Path(self.checkpoint).is_file():
             raise InputError(f"HyTIP {self.model}: checkpoint {self.checkpoint} not found (get the release's "
                              f"{self.model}.pth.tar, see README 'The codec')")
@@ -102,36 +127,39 @@ class HytipCodec:
              device: str = "cpu") -> dict:
         if rate_mode not in RATE_MODES:
             raise InputError(f"rate mode {rate_mode!r} is not one of {', '.join(RATE_MODES)}")
+        if rate_mode == "real" and self.kernels != "exact":
+            raise InputError(f"HyTIP {self.model}: the {self.kernels} kernels are for estimated rates; real "
+                             "bitstreams are coded with the exact kernels (a decoder must run the encoder's)")
         codec = _loaded(self.checkpoint, device, self.threads)
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(device)
-        reader = _Reader(source, spec)
         options = dict(qp=rate.qp, i_quality=rate.i_quality, intra_period=source.intra_period,
                        scene_cuts=source.scene_cuts)
         stream = None
         if rate_mode == "real":
             Path(folders["bitstreams"]).mkdir(parents=True, exist_ok=True)
             stream = Path(folders["bitstreams"]) / "sequence.hytip"
-            coded = codec.compress(reader, stream, **options)
-        else:
-            coded = codec.estimate(reader, **options)
         per_frame: dict[str, list] = {"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []}
         recon_hashes = []
-        started, read_before = _sync(device), 0.0
-        # Inside a long job a bar per frame (shown on a terminal only, so logs and tests stay clean).
-        for result in tqdm(coded, total=source.frames, desc=f"{source.name} {rate.label}", unit="frame",
-                           leave=False, disable=None):
-            now = _sync(device)
-            per_frame["enc_seconds"].append(now - started - (reader.seconds - read_before))
-            rgb, planes = reader.refs.pop(0)
-            per_frame["number"].append(result.number)
-            per_frame["type"].append(result.type)
-            per_frame["bits"].append(8 * result.bytes_total if stream else result.est_bits_total)
-            for key, value in frame_metrics(result.recon, rgb, planes, source, spec).items():
-                per_frame.setdefault(key, []).append(json_number(value))
-            if stream:
-                recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
-            read_before, started = reader.seconds, _sync(device)
+        with _Reader(source, spec) as reader:
+            coded = (codec.compress(reader, stream, **options) if stream
+                     else codec.estimate(reader, fast=self.kernels == "fast", **options))
+            started, waited_before = _sync(device), 0.0
+            # Inside a long job a bar per frame (shown on a terminal only, so logs and tests stay clean).
+            for result in tqdm(coded, total=source.frames, desc=f"{source.name} {rate.label}", unit="frame",
+                               leave=False, disable=None):
+                now = _sync(device)
+                # The codec pulls its next frame inside the call: the time it waited for one is not coding time.
+                per_frame["enc_seconds"].append(now - started - (reader.wait_seconds - waited_before))
+                rgb, planes = reader.refs.pop(0)
+                per_frame["number"].append(result.number)
+                per_frame["type"].append(result.type)
+                per_frame["bits"].append(8 * result.bytes_total if stream else result.est_bits_total)
+                for key, value in frame_metrics(result.recon, rgb, planes, source, spec).items():
+                    per_frame.setdefault(key, []).append(json_number(value))
+                if stream:
+                    recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
+                waited_before, started = reader.wait_seconds, _sync(device)
         decode_check = "n/a"
         if stream:
             decoded, started = [], _sync(device)
@@ -150,13 +178,14 @@ class HytipCodec:
         return {
             "codec": self.name, "version": self.model, "model": self.model, "rate": rate.label,
             "config": f"{self.model} checkpoint {Path(self.checkpoint).name} sha256 {file_sha256(self.checkpoint)}; "
-                      f"rate mode {rate_mode}; i_quality {{i_quality}} qp {{qp}} (columns i_quality, qp)",
+                      f"rate mode {rate_mode}; {self.kernels} kernels; i_quality {{i_quality}} qp {{qp}} (columns i_quality, qp)",
             "checkpoint_sha256": file_sha256(self.checkpoint), "input_format": "rgb (float32)",
             "bits": bits, "bpp": bits / pixels, "kbps": bits * source.fps / source.frames / 1000,
             "width": crop.width, "height": crop.height, "frames": source.frames,
             "metrics": summarise(per_frame, source), "per_frame": per_frame, "decode_check": decode_check,
             "enc_seconds": sum(per_frame["enc_seconds"]),
             "dec_seconds": sum(per_frame["dec_seconds"]) if stream else None,
+            "input_wait_seconds": reader.wait_seconds,
             "peak_memory_bytes": peak, "peak_memory": peak_what, "yuv_weights": "6:1:1",
             "bitstream": str(stream) if stream else None,
             "command": f"hytip.Codec.{'compress' if stream else 'estimate'}(qp={rate.qp}, "

@@ -10,11 +10,12 @@ KINDS = ("hytip", "conventional")
 
 
 def make_codec(spec: dict):
-    """`{"kind": "hytip", "checkpoint": ..., "model": ..., "threads": ...}` or
+    """`{"kind": "hytip", "checkpoint": ..., "model": ..., "threads": ..., "kernels": "exact"}` or
     `{"kind": "conventional", "encoder": "x265", "mode": "yuv420", "options": {...}}`."""
     kind = spec.get("kind")
     if kind == "hytip":
-        return HytipCodec(str(spec["checkpoint"]), spec.get("model", "PSNR-RGB"), spec.get("threads"))
+        return HytipCodec(str(spec["checkpoint"]), spec.get("model", "PSNR-RGB"), spec.get("threads"),
+                          spec.get("kernels", "exact"))
     if kind == "conventional":
         if spec.get("encoder") not in ENCODERS:
             raise InputError(f"unknown encoder {spec.get('encoder')!r}; expected one of {', '.join(ENCODERS)}")

@@ -5,7 +5,8 @@ A YAML file (examples in configs/) or CLI flags give it; `expand()` turns it int
 or encoder of all jobs at once, before anything runs. Schema (every key optional except codecs and a source):
 
     codecs:                 # HyTIP: one entry per checkpoint (metric model); conventional: one per encoder
-      - {codec: hytip, model: PSNR-RGB}   # checkpoint: default models/PSNR-RGB.pth.tar or the fetch-weights cache
+      - {codec: hytip, model: PSNR-RGB}   # checkpoint: default models/PSNR-RGB.pth.tar or the fetch-weights cache;
+                                          # kernels: exact (default) or fast (estimated rates; hytip.fast)
       - {codec: x265, qps: [22, 27, 32, 37], mode: yuv420, threads: 1}
       - {codec: vtm, encoder_app: ..., decoder_app: ..., cfg: ...}
     datasets: [UVG, HEVC-B]            # from datasets.yaml (plus catalogs:); or
@@ -29,7 +30,7 @@ import yaml
 
 from bench.codecs.base import RatePoint, SourceSpec
 from bench.codecs.encoders import ENCODERS
-from bench.codecs.hytip_codec import DEFAULT_RATE_POINTS, RATE_MODES
+from bench.codecs.hytip_codec import DEFAULT_RATE_POINTS, KERNELS, RATE_MODES
 from bench.codecs.registry import make_codec
 from bench.codecs.weights import find_checkpoint
 from bench.data.catalog import COLOR_TRANSFORMS, load_catalog, resolve_data_root
@@ -43,7 +44,7 @@ NATIVE_RGB = "native-RGB"
 TOP_KEYS = {"name", "codecs", "datasets", "sequences", "input", "rate_points", "color_transforms", "protocol",
             "rate_mode", "data_root", "catalogs", "execution"}
 PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "crop_size", "scene_cuts", "color_filter")
-CODEC_KEYS = {"codec", "model", "checkpoint", "threads", "qps", "mode", "encoder_app", "decoder_app", "cfg"}
+CODEC_KEYS = {"codec", "model", "checkpoint", "threads", "kernels", "qps", "mode", "encoder_app", "decoder_app", "cfg"}
 
 
 @dataclass
@@ -93,6 +94,12 @@ class SweepConfig:
                 raise InputError(f"codec {entry['codec']}: unknown key(s) {', '.join(unknown)}")
             if entry["codec"] != "hytip" and entry["codec"] not in ENCODERS:
                 raise InputError(f"unknown codec {entry['codec']!r}; expected hytip or one of {', '.join(ENCODERS)}")
+            kernels = entry.get("kernels", "exact")
+            if kernels not in KERNELS:
+                raise InputError(f"codec {entry['codec']}: kernels {kernels!r}: expected one of {', '.join(KERNELS)}")
+            if kernels != "exact" and self.rate_mode == "real":
+                raise InputError(f"codec {entry['codec']}: the {kernels} kernels are for estimated rates; real "
+                                 "bitstreams are coded with the exact kernels")
         for key, value in self.protocol.items():
             if key not in PROTOCOL_KEYS:
                 raise InputError(f"protocol: unknown key {key!r}; expected {', '.join(PROTOCOL_KEYS)}")
@@ -139,8 +146,8 @@ def codec_objects(config: SweepConfig) -> list:
             if not checkpoint:
                 raise InputError(f"hytip {model}: no checkpoint given (checkpoint: or --checkpoint) and none in "
                                  f"models/{model}.pth.tar or the cache (run_bench.py fetch-weights)")
-            codec = make_codec({"kind": "hytip", "checkpoint": str(checkpoint),
-                                "model": entry.get("model", "PSNR-RGB"), "threads": entry.get("threads", threads)})
+            codec = make_codec({"kind": "hytip", "checkpoint": str(checkpoint), "model": model,
+                                "threads": entry.get("threads", threads), "kernels": entry.get("kernels", "exact")})
             points = config.rate_points or [{"i_quality": i, "qp": q} for i, q in DEFAULT_RATE_POINTS]
             rates = [RatePoint(int(p["qp"]), int(p.get("i_quality", p["qp"]))) for p in points]
         else:

@@ -69,6 +69,7 @@ def _row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: st
         "model": result.get("model", "n/a"), "i_quality": rate.i_quality, "qp": rate.qp, "rate_mode": rate_mode,
         "decode_check": result["decode_check"], "averaging": AVERAGING_TEXT,
         "enc_seconds": result["enc_seconds"], "dec_seconds": result["dec_seconds"],
+        "input_wait_seconds": result.get("input_wait_seconds"),
         "scene_cuts": " ".join(map(str, source.scene_cuts)) or "none", "job": key, "config_sha256": config,
         "checkpoint_sha256": result.get("checkpoint_sha256", "n/a"), "device": device_name(device),
         "threads": str(torch.get_num_threads()), "codec_command": result["command"], **provenance(),
@@ -93,7 +94,8 @@ def code_job(*, codec: dict, source: dict, rate: dict, colour: dict, color_trans
 def spec_key(spec: JobSpec, rate_mode: str) -> str:
     s, c = spec.source, spec.codec
     if c["kind"] == "hytip":
-        head = (f"hytip-{c['model']}", rate_mode)
+        kernels = c.get("kernels", "exact")
+        head = (f"hytip-{c['model']}" + ("" if kernels == "exact" else f"-{kernels}"), rate_mode)
     else:  # the key `run_bench.py anchors` has always used
         head = (c["encoder"], c["mode"])
     return job_key(*head, s.dataset, s.name, spec.rate.label, f"f{s.frames}", f"ip{s.intra_period}",

@@ -1,0 +1,106 @@
+"""Fast kernels for estimated rates: the same network and weights, activations in channels_last (NHWC) layout.
+
+In the NCHW layout that the release (and so the exact mode) uses, oneDNN reorders the input and output of every
+convolution into and out of its blocked layout; in NHWC a convolution reads and writes the tensors as they are
+and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
+weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
+on such a slice is slow, and the next convolution would first copy it). The FFN blocks (1x1 convolutions and
+pointwise ops only) run in row tiles: their widest intermediate, up to 4x the channels, then exists for one tile,
+not for the whole frame (3 GB at 1080p). In NHWC a row tile is a contiguous slice and a pixel's GEMM row is
+computed the same way whatever the tile, so tiling changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1
+kernels block the pixels by thread and tile, and their rounding would depend on the tiling.
+
+Other kernels round differently in the last bits: the golden README's "channels_last" variant of the official
+code stays within 1e-6 of its NCHW run on case A and within the suggested tolerances on the chaotic case B. Use
+it for estimated rates only; a stream's decoder must run the encoder's kernels, so compress and decompress always
+run the exact (NCHW) model.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+
+from .layers import _GatedFFN, _PlainFFN, _SumFFN
+
+LAYOUT = torch.channels_last
+TILE_PIXELS = 1 << 18     # pixels per row tile of the FFN blocks
+
+
+def rowwise(fn, x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` for a per-pixel ``fn`` keeping the channel count, computed in row tiles of ``TILE_PIXELS``."""
+    h, w = x.shape[-2:]
+    rows = max(1, TILE_PIXELS // w)
+    if rows >= h:
+        return fn(x)
+    out = torch.empty_like(x)              # in x's (NHWC) layout
+    for r in range(0, h, rows):
+        out[..., r:r + rows, :] = fn(x[..., r:r + rows, :])
+    return out
+
+
+def _half(conv: nn.Conv2d, part: int) -> nn.Conv2d:
+    """A 1x1 convolution computing output channels [part·n/2, (part+1)·n/2) of ``conv``."""
+    n = conv.out_channels // 2
+    half = nn.Conv2d(conv.in_channels, n, 1).to(device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        half.weight.copy_(conv.weight[part * n:(part + 1) * n])
+        half.bias.copy_(conv.bias[part * n:(part + 1) * n])
+    return half
+
+
+class _SplitGatedFFN(nn.Module):
+    def __init__(self, ffn: _GatedFFN):
+        super().__init__()
+        self.conv_a, self.conv_b = _half(ffn.conv, 0), _half(ffn.conv, 1)
+        self.conv_out, self.relu = ffn.conv_out, ffn.relu
+
+    def forward(self, x):
+        return rowwise(self._pixels, x)
+
+    def _pixels(self, x):
+        return self.conv_out(self.conv_a(x).mul_(self.relu(self.conv_b(x)))).add_(x)
+
+
+class _SplitSumFFN(nn.Module):
+    def __init__(self, ffn: _SumFFN):
+        super().__init__()
+        self.conv_a, self.conv_b = _half(ffn.conv, 0), _half(ffn.conv, 1)
+        self.conv_out, self.relu1, self.relu2 = ffn.conv_out, ffn.relu1, ffn.relu2
+
+    def forward(self, x):
+        return rowwise(self._pixels, x)
+
+    def _pixels(self, x):
+        return self.conv_out(self.relu1(self.conv_a(x)).add_(self.relu2(self.conv_b(x)))).add_(x)
+
+
+class _TiledPlainFFN(nn.Module):
+    def __init__(self, ffn: _PlainFFN):
+        super().__init__()
+        self.conv = ffn.conv
+
+    def forward(self, x):
+        return rowwise(self._pixels, x)
+
+    def _pixels(self, x):
+        return self.conv(x).add_(x)
+
+
+_FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN, _PlainFFN: _TiledPlainFFN}
+
+
+def fast_model(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (its weights unchanged) for the fast kernels; ``model`` itself is left as it is."""
+    fast = copy.deepcopy(model)
+    for parent in list(fast.modules()):
+        for name, child in parent.named_children():
+            if type(child) in _FAST:
+                setattr(parent, name, _FAST[type(child)](child))
+    return fast.to(memory_format=LAYOUT)
+
+
+def fast_input(x: torch.Tensor) -> torch.Tensor:
+    """A frame or buffer in the fast model's layout."""
+    return x.contiguous(memory_format=LAYOUT)

@@ -1,0 +1,86 @@
+"""The fast kernels (``hytip.fast``; ``Codec.estimate(fast=True)``) against the official code's golden runs.
+
+Fast mode runs other oneDNN kernels (NHWC layout, split FFN convolutions) than the official code and the exact
+mode, so its values may differ in the last bits; on both cases it must stay within the golden README §8
+suggested tolerances (``golden.SUGGESTED``), the bound the official code's own channels_last run meets.
+"""
+import golden
+import pytest
+import torch
+from test_golden_pframe import check_against_golden, run_case
+
+import hytip
+import hytip.fast
+from bench.measure.metrics import psnr_rgb
+from hytip.checkpoint import load_checkpoint
+from hytip.fast import LAYOUT, fast_input, fast_model
+from hytip.layers import _GatedFFN, _PlainFFN, _SumFFN
+from hytip.model import HyTIP
+
+COLS = {"I": {"y": 2, "z": 3}, "P": {"mv_y": 0, "mv_z": 1, "y": 2, "z": 3}}   # est_bpp columns
+
+
+@pytest.fixture(scope="module")
+def exact_model():
+    model = HyTIP()
+    load_checkpoint(model, golden.golden_checkpoint_path())
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_fast_pframes_within_golden_tolerances(exact_model, official_settings, name):
+    """P-frames 1..5 (every adaptor and temporal buffer): rates, recon, flows, mc_frame, symbols and CDF indexes."""
+    run = run_case(fast_model(exact_model), name, 5, layout=fast_input)
+    check_against_golden({**run, "tol": golden.SUGGESTED})
+
+
+def test_fast_model_is_a_separate_nhwc_copy(exact_model):
+    before = {k: v.clone() for k, v in exact_model.state_dict().items()}
+    fast = fast_model(exact_model)
+    convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=LAYOUT) for m in convs if m.kernel_size != (1, 1))
+    # the exact model keeps its NCHW weights and values: its numerics are the golden ones
+    assert all(p.is_contiguous() for p in exact_model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in exact_model.state_dict().items())
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_codec_fast_estimate_matches_golden(official_settings, name):
+    """The sequence API: I-frame and P-frames per component rate, PSNR-RGB and recon against golden; the exact
+    mode of the same codec, run after the fast one, is still bit-identical to a fresh exact run."""
+    case = golden.load_case(name)
+    frames = torch.from_numpy(case["input_frames"]).permute(0, 3, 1, 2).float() / 255
+    settings = {"qp": int(case["qp"][1]), "i_quality": int(case["qp"][0]), "intra_period": 32}
+    codec = hytip.load(golden.golden_checkpoint_path())
+    exact_first = [r.recon for r in codec.estimate(iter(frames), **settings)]
+    results = list(codec.estimate(iter(frames), fast=True, **settings))
+    tol = golden.SUGGESTED
+    assert [r.type for r in results] == [str(t) for t in case["frame_type"]]
+    for r in results:
+        t = r.number - 1
+        assert r.recon.is_contiguous()
+        for comp, col in COLS[r.type].items():
+            ref = case["est_bpp"][t, col]
+            assert abs(r.est_bpp[comp] - ref) <= tol.est_bpp_component_rel * ref, f"frame {t} {comp}"
+        total = case["est_bpp_total"][t]
+        assert abs(r.est_bpp_total - total) <= tol.est_bpp_total_rel * total
+        assert abs(psnr_rgb(r.recon[None], frames[t][None]).item() - case["psnr_rgb"][t]) <= tol.psnr_rgb_abs_db
+        gold = torch.from_numpy(case["recon"][t])
+        assert psnr_rgb(r.recon[None], gold[None]).item() >= tol.recon_psnr_min_db
+        assert float((r.recon - gold).abs().mean()) <= tol.recon_mean_abs
+    exact_after = [r.recon for r in codec.estimate(iter(frames), **settings)]
+    assert all(torch.equal(a, b) for a, b in zip(exact_first, exact_after))
+
+
+@pytest.mark.parametrize("cls, ch", [(_GatedFFN, 64), (_SumFFN, 48), (_PlainFFN, 96)])
+@pytest.mark.parametrize("shape", [(1, 96, 160), (2, 50, 72)])
+def test_fast_ffn_row_tiles_change_no_value(monkeypatch, cls, ch, shape):
+    """The FFN blocks' row tiles (the 1080p memory bound) give the whole frame's values bit for bit in NHWC."""
+    torch.manual_seed(0)
+    block = fast_model(torch.nn.Sequential(cls(ch).eval()))
+    x = fast_input(torch.randn(shape[0], ch, *shape[1:]))
+    with torch.inference_mode():
+        whole = block(x.clone())
+        monkeypatch.setattr(hytip.fast, "TILE_PIXELS", 7 * shape[-1] + 3)   # 7 rows, a last tile of 5 or 1
+        tiled = block(x.clone())
+    assert torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
