@@ -5,13 +5,15 @@ background thread (bench.data.prefetch), then coded with `hytip.Codec` in one of
 (Σ −log2 p, the paper's tables) or `real` (entropy-coded stream written under the job's bitstream folder, then decoded;
 the record says whether every decoded frame equals the encoder's reconstruction). Encode and decode seconds are per
 frame, synchronised on CUDA and without the time the model waited for its input, which the result gives apart
-(`input_wait_seconds`: a stall shows there).
+(`input_wait_seconds`: a stall shows there). On a GPU, per-frame metrics are computed in another thread, behind the
+model.
 """
 from __future__ import annotations
 
 import hashlib
 import resource
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +28,7 @@ from bench.data.prefetch import Prefetch
 from bench.errors import InputError
 
 KERNELS = ("exact", "fast")
+METRICS_BEHIND = 2       # frames whose metrics may still be computing while the model codes the next one
 MODELS = ("PSNR-RGB", "MS-SSIM-RGB")  # the release's two checkpoints; any other name labels a user's model
 RATE_MODES = ("estimated", "real")
 # Rate points of the published curves: not stated by the release (README, scripts) or the paper text we could read;
@@ -69,6 +72,13 @@ def _converted(source: SourceSpec, spec: ColourSpec):
         for frame in reader.frames(0, source.frames):
             rgb = reference_rgb(frame, source, spec)
             yield rgb, reference_planes(frame, rgb, source, spec)
+
+
+def _computed(fn, *args) -> Future:
+    """``fn(*args)`` run now, as a finished Future."""
+    done = Future()
+    done.set_result(fn(*args))
+    return done
 
 
 class _Reader:
@@ -140,8 +150,11 @@ class HytipCodec:
             Path(folders["bitstreams"]).mkdir(parents=True, exist_ok=True)
             stream = Path(folders["bitstreams"]) / "sequence.hytip"
         per_frame: dict[str, list] = {"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []}
-        recon_hashes = []
-        with _Reader(source, spec) as reader:
+        recon_hashes, metrics = [], []
+        # On a GPU the metrics (MS-SSIM, the recon's YUV conversion) run beside the model, a few frames behind it at
+        # most; on the CPU the model's threads already use every core, so they run in turn with it.
+        with _Reader(source, spec) as reader, ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
+            submit = pool.submit if device.startswith("cuda") else _computed
             coded = (codec.compress(reader, stream, **options) if stream
                      else codec.estimate(reader, fast=self.kernels == "fast", **options))
             started, waited_before = _sync(device), 0.0
@@ -155,11 +168,15 @@ class HytipCodec:
                 per_frame["number"].append(result.number)
                 per_frame["type"].append(result.type)
                 per_frame["bits"].append(8 * result.bytes_total if stream else result.est_bits_total)
-                for key, value in frame_metrics(result.recon, rgb, planes, source, spec).items():
-                    per_frame.setdefault(key, []).append(json_number(value))
+                if len(metrics) > METRICS_BEHIND and not metrics[-METRICS_BEHIND - 1].done():
+                    metrics[-METRICS_BEHIND - 1].result()
+                metrics.append(submit(frame_metrics, result.recon, rgb, planes, source, spec))
                 if stream:
                     recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
                 waited_before, started = reader.wait_seconds, _sync(device)
+            for done in metrics:
+                for key, value in done.result().items():
+                    per_frame.setdefault(key, []).append(json_number(value))
         decode_check = "n/a"
         if stream:
             decoded, started = [], _sync(device)
