@@ -201,8 +201,17 @@ class Codec:
 
         ``intra_period`` None: one GOP; ``scene_cuts``: 1-based frame numbers coded as I-frames. ``fast``: the
         fast kernels (``hytip.fast``), which round differently in the last bits (within the golden tolerances)."""
-        for result, _ in self._code(frames, qp, i_quality, intra_period, scene_cuts, real=False, fast=fast):
-            yield result
+        for results, _ in self._code(frames, [(qp, i_quality)], intra_period, scene_cuts, real=False, fast=fast):
+            yield results[0]
+
+    def estimate_points(self, frames: Iterable[torch.Tensor], points, *, intra_period: int | None = GOP_SIZE,
+                        scene_cuts: Iterable[int] = (), fast: bool = False) -> Iterator[list[FrameResult]]:
+        """``estimate`` at several rate points ``points`` [(qp, i_quality), ...] in one pass, coded as one batch
+        (a QP and I-frame quality per sample, temporal state per sample): per frame, a FrameResult per point.
+        Rates and reconstructions equal coding each point alone within the golden tolerances (tests/test_batch.py;
+        the kernels see another batch size, which can move the last bits)."""
+        yield from (results for results, _ in self._code(frames, list(points), intra_period, scene_cuts,
+                                                          real=False, fast=fast))
 
     def compress(self, frames: Iterable[torch.Tensor], path, *, qp: int, i_quality: int,
                  intra_period: int | None = GOP_SIZE, scene_cuts: Iterable[int] = ()) -> Iterator[FrameResult]:
@@ -211,7 +220,7 @@ class Codec:
         if not Path(path).parent.is_dir():
             raise CodecInputError(f"{path}: the folder for the stream file does not exist")
         records, size = [], None
-        for result, record in self._code(frames, qp, i_quality, intra_period, scene_cuts, real=True):
+        for (result,), (record,) in self._code(frames, [(qp, i_quality)], intra_period, scene_cuts, real=True):
             records.append(record)
             size = result.recon.shape[-2:]
             yield result
@@ -296,20 +305,29 @@ class Codec:
         if size is None:
             raise CodecInputError("no frames to code: the input sequence is empty")
 
-    def _code(self, frames, qp, i_quality, intra_period, scene_cuts, real: bool, fast: bool = False):
-        """One pass over the sequence: (FrameResult, bitstream FrameRecord or None) per frame."""
-        _check_index("QP", qp)
-        _check_index("I-frame quality", i_quality)
+    def _code(self, frames, points, intra_period, scene_cuts, real: bool, fast: bool = False):
+        """One pass over the sequence for the rate points ``points`` [(qp, i_quality), ...], coded as one batch:
+        per frame, ([FrameResult per point], [bitstream FrameRecord per point] or None)."""
+        for qp, i_quality in points:
+            _check_index("QP", qp)
+            _check_index("I-frame quality", i_quality)
         if intra_period is not None and (isinstance(intra_period, bool) or not isinstance(intra_period, int)
                                          or not 1 <= intra_period <= 0xFFFF):
             raise CodecInputError(f"intra period: expected an integer in 1..65535 or None, found {intra_period!r}")
+        n = len(points)
+        if n == 0 or (real and n > 1):
+            raise CodecInputError(f"{n} rate points: expected at least one (one at a time with real bitstreams)")
+        # One point codes with the plain int indexes (the release's arithmetic); a batch with a QP per sample.
+        qp, i_quality = ((points[0][0], points[0][1]) if n == 1 else
+                         (torch.tensor([q for q, _ in points]), torch.tensor([i for _, i in points])))
         plan = iter_plan(intra_period, scene_cuts)
         model = self._fast_model if fast else self.model
         ref, state = None, TemporalState()
         for x, p in zip(self._frames(frames), plan):
             # Inference mode per frame, not across the yield: it is thread-wide state.
             with torch.inference_mode():
-                x_pad, pads = pad_to_multiple(fast_input(x) if fast else x)
+                batch = x.repeat(n, 1, 1, 1) if n > 1 else x
+                x_pad, pads = pad_to_multiple(fast_input(batch) if fast else batch)
                 if p.type == "I":
                     ref, bits, strings, symbols = self._code_intra(model, x_pad, i_quality, real)
                     state = TemporalState()
@@ -318,20 +336,23 @@ class Codec:
                         state = dataclasses.replace(state, ref_feature=None)
                     out = model.forward_pframe(ref, x_pad, state, p.frame_idx, qp, p.predict)
                     ref, state = out.recon, out.state
-                    bits = dict(zip(P_COMPONENTS, map(_bits, out.likelihoods)))
+                    bits = [dict(zip(P_COMPONENTS, (_bits(lik[b:b + 1]) for lik in out.likelihoods)))
+                            for b in range(n)]
                     strings, symbols = self._encode_pframe(out.symbols) if real else (None, None)
-                recon = unpad(ref, pads)[0].contiguous()
-                quality = i_quality if p.type == "I" else qp
-                record = bs.FrameRecord(bs.FrameType[p.type], strings,
-                                        _frame_crc(p, quality, x.shape[-2:], symbols)) if real else None
-            result = FrameResult(p.number, p.type, p.frame_idx, quality, bits,
-                                 None if strings is None else tuple(map(len, strings)), recon)
-            yield result, record
+                recons = unpad(ref, pads)
+                qualities = [point[0 if p.type == "P" else 1] for point in points]
+                records = [bs.FrameRecord(bs.FrameType[p.type], strings,
+                                          _frame_crc(p, qualities[0], x.shape[-2:], symbols))] if real else None
+                results = [FrameResult(p.number, p.type, p.frame_idx, qualities[b], bits[b],
+                                       None if strings is None else tuple(map(len, strings)),
+                                       recons[b].contiguous()) for b in range(n)]
+            yield results, records
 
     def _code_intra(self, model: HyTIP, x_pad: torch.Tensor, quality: int, real: bool):
         """(recon at the padded size, est bits, strings, coded symbols) of an I-frame, from one encoder pass."""
         enc = model.if_model.encode(x_pad, quality)
-        bits = {name: _bits(enc["likelihoods"][name]) for name in I_COMPONENTS}
+        bits = [{name: _bits(enc["likelihoods"][name][b:b + 1]) for name in I_COMPONENTS}
+                for b in range(x_pad.shape[0])]
         if not real:
             return enc["x_hat"], bits, None, None
         t = self._tables

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from hytip.entropy_models import BitEstimator, GaussianConditional
 from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, lrelu, subpel3, warp
 from hytip.gop import pad_to_multiple
-from hytip.motion import NUM_QP, LatentPrior, PFrameInputError, split_prior
+from hytip.motion import NUM_QP, LatentPrior, PFrameInputError, q_rows, split_prior
 
 G1, G2, G4, G8, G16, GZ = 48, 64, 96, 96, 128, 64   # g_ch_1x .. g_ch_16x, g_ch_z of config/Inter.yml
 FEATURE_CH = 2                                       # channels of the buffered ref_feature
@@ -403,15 +403,15 @@ class Inter(nn.Module):
 
     def synthesis(self, y_hat, tc: TemporalContext, qp: int):
         """(reconstruction before the final clamp, new ref_feature 2@1) from ŷ (already ·q_step)."""
-        decoded = self.contextual_decoder(y_hat, tc.ctx, self.q_decoder[qp:qp + 1])
-        feature, res_hat = self.recon_generation_net(decoded, tc.ctx[0], self.q_recon[qp:qp + 1])
+        decoded = self.contextual_decoder(y_hat, tc.ctx, q_rows(self.q_decoder, qp))
+        feature, res_hat = self.recon_generation_net(decoded, tc.ctx[0], q_rows(self.q_recon, qp))
         # The release clamps the decoded residual to [0, 1] before adding the prediction.
         return res_hat.clamp(0, 1) + tc.prediction, self.frame_feature_generator(feature)
 
     # -- encoder side ---------------------------------------------------------------------------
     def analysis(self, x, tc: TemporalContext, qp: int):
         """(y 128@1/16 before q_step scaling, rounded z 64@1/64) of the residual x − m·mc_frame."""
-        y = self.contextual_encoder(x - tc.prediction, tc.ctx, self.q_encoder[qp:qp + 1])
+        y = self.contextual_encoder(x - tc.prediction, tc.ctx, q_rows(self.q_encoder, qp))
         return y, torch.round(self.contextual_hyper_prior_encoder(pad_to_multiple(y, 4)[0]))
 
     def forward(self, x, flow_hat, ref_frame, qp: int, fa_idx: int, ref_feature=None, ref_y=None) -> InterOutput:

@@ -26,10 +26,21 @@ class PFrameInputError(HytipError):
     """Inconsistent P-frame inputs (temporal state, QP or shapes)."""
 
 
-def check_qp(qp: int) -> int:
+def check_qp(qp):
+    """An int, or for a batch with one QP per sample a 1-D LongTensor, each in 0..NUM_QP-1."""
+    if torch.is_tensor(qp) or isinstance(qp, (list, tuple)):
+        qps = torch.as_tensor(qp).long().reshape(-1)
+        if qps.numel() == 0 or int(qps.min()) < 0 or int(qps.max()) >= NUM_QP:
+            raise PFrameInputError(f"P-frame QPs: expected integers in 0..{NUM_QP - 1}, found {qp}")
+        return qps
     if not 0 <= int(qp) < NUM_QP:
         raise PFrameInputError(f"P-frame QP: expected an integer in 0..{NUM_QP - 1}, found {qp}")
     return int(qp)
+
+
+def q_rows(table: torch.Tensor, qp) -> torch.Tensor:
+    """The [B or 1, C, 1, 1] rows of a per-QP scale table for ``check_qp``'s int or per-sample tensor."""
+    return table[qp:qp + 1] if isinstance(qp, int) else table[qp.to(table.device)]
 
 
 def split_prior(params: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -162,13 +173,13 @@ class Motion(nn.Module):
 
     def synthesis(self, mv_y_hat: torch.Tensor, conds, qp: int):
         """Decoded flow (2@1) and the new ref_mv_feature (2@1/4) from mv_ŷ (already ·q_step)."""
-        flow_hat, feature = self.mv_decoder(mv_y_hat, conds, self.mv_q_decoder[qp:qp + 1])
+        flow_hat, feature = self.mv_decoder(mv_y_hat, conds, q_rows(self.mv_q_decoder, qp))
         return flow_hat, self.feature_generator(feature)
 
     # -- encoder side ---------------------------------------------------------------------------
     def analysis(self, flow: torch.Tensor, conds, qp: int) -> Tuple[torch.Tensor, torch.Tensor]:
         """(mv_y 64@1/16 before q_step scaling, rounded mv_z 64@1/64)."""
-        mv_y = self.mv_encoder(flow, conds, self.mv_q_encoder[qp:qp + 1])
+        mv_y = self.mv_encoder(flow, conds, q_rows(self.mv_q_encoder, qp))
         return mv_y, torch.round(self.mv_hyper_prior_encoder(pad_to_multiple(mv_y, 4)[0]))
 
     def forward(self, flow, qp: int, ref_flow=None, ref_mv_feature=None, temporal_input=None,

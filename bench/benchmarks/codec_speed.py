@@ -1,23 +1,24 @@
 """Benchmark: HyTIP coding speed and peak memory per frame, with our codec (hytip.Codec).
 
 Times every frame of a short sequence (I, then P-frames) in each mode: `estimate` (forward path only, exact
-kernels), `fast` (the same with the fast kernels, hytip.fast), `compress` (forward + rANS + container) and
-`decompress`, at each requested size; the P-frame time is the mean over the P-frames with a temporal prior
-(frame 3 on); with --repeat, the fastest run's figure is kept. With both `estimate` and `fast`, the fast mode's
-drift against the exact one is printed per frame (recon, estimated rate, PSNR-RGB). The input is the bundled Big
-Buck Bunny clip scaled by ffmpeg to the coded size, so the content is real video. A warm-up sequence runs first
-(oneDNN / cuDNN primitive creation is not part of the per-frame cost).
+kernels), `fast` (the same with the fast kernels, hytip.fast), `batched` (the exact estimate of the rate points
+BATCH_POINTS coded as one batch, one pass per frame; its throughput against one point at a time is printed),
+`compress` (forward + rANS + container) and `decompress`, at each requested size. The P-frame time is the mean over
+the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest run's figure is kept. With both
+`estimate` and `fast`, the fast mode's drift against the exact one is printed per frame (recon, estimated rate,
+PSNR-RGB). The input is the bundled Big Buck Bunny clip scaled by ffmpeg to the coded size, so the content is real
+video. A warm-up sequence runs first (oneDNN / cuDNN primitive creation is not part of the per-frame cost).
 
     python -m bench.benchmarks.codec_speed --checkpoint PSNR-RGB.pth.tar [--sizes 448x256 1920x1024]
-        [--modes estimate fast compress decompress] [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0]
+        [--modes estimate fast batched compress decompress] [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0]
         [--i-quality 0] [--repeat 1]
 
 Wall time per frame, and the process's CPU time (all threads), which other load on the machine distorts less;
 the load average is printed with the figures. Peak memory: CPU, the process's resident high-water mark over the
 mode (VmHWM, reset before each mode; includes the model, ~0.2 GB, and the freed memory the process keeps for reuse
 (hytip.allocator), so a mode's figure is at least the earlier modes'; run one mode for its own peak); CUDA,
-torch's peak allocated memory. Weights do not change the network's
-cost, but they do change the entropy coder's (symbol statistics): report which checkpoint was used.
+torch's peak allocated memory. Weights do not change the network's cost, but they do change the entropy coder's
+(symbol statistics): report which checkpoint was used.
 """
 from __future__ import annotations
 
@@ -82,11 +83,13 @@ def _timed(results, device: torch.device) -> tuple[list[tuple[str, float, float]
             return out, kept
         if device.type == "cuda":
             torch.cuda.synchronize()
-        out.append((r.type, time.perf_counter() - start, time.process_time() - cpu))
+        out.append(((r[0] if isinstance(r, list) else r).type, time.perf_counter() - start,
+                    time.process_time() - cpu))
         kept.append(r)
 
 
-MODES = ("estimate", "fast", "compress", "decompress")
+MODES = ("estimate", "fast", "batched", "compress", "decompress")
+BATCH_POINTS = ((0, 0), (21, 21), (42, 42), (63, 63))     # (QP, I-quality) coded as one batch in mode "batched"
 
 
 def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, folder: Path,
@@ -97,6 +100,7 @@ def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, f
     runs = {
         "estimate": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality),
         "fast": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality, fast=True),
+        "batched": lambda: codec.estimate_points(iter(frames), BATCH_POINTS),
         "compress": lambda: codec.compress(iter(frames), path, qp=qp, i_quality=i_quality),
         "decompress": lambda: codec.decompress(path),
     }
@@ -169,6 +173,11 @@ def main() -> None:
                     print(f"{device:5s} {size:>10s} {mode:10s} I {m['I_s']:7.3f} s (CPU {m['I_cpu_s']:7.3f} s)  "
                           f"P {m['P_s']:7.3f} s (CPU {m['P_cpu_s']:7.3f} s, mean of {m['P_frames']})  "
                           f"peak {m['peak_GB']:.2f} GB")
+                if "estimate" in modes and "batched" in modes:
+                    e, b = f["estimate"]["P_s"], f["batched"]["P_s"]
+                    print(f"{device:5s} {size:>10s} batched: {len(BATCH_POINTS)} rate points {BATCH_POINTS} per pass, "
+                          f"{b:.3f} s per P-frame pass = {b / len(BATCH_POINTS):.3f} s per coded P-frame; throughput "
+                          f"{len(BATCH_POINTS) * e / b:.2f}x one point at a time (estimate)")
                 if "estimate" in modes and "fast" in modes:
                     e, fa = f["estimate"]["P_s"], f["fast"]["P_s"]
                     print(f"{device:5s} {size:>10s} fast / exact P-frame estimate: {e / fa:.2f}x; fast kernels' "

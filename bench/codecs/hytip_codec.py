@@ -2,8 +2,8 @@
 
 Frames are read, converted with the run's ColourSpec and centre-cropped a few frames ahead of the model, in a
 background thread (bench.data.prefetch), then coded with `hytip.Codec` in one of two rate modes: `estimated`
-(Σ −log2 p, the paper's tables) or `real` (entropy-coded stream written under the job's bitstream folder, then decoded;
-the record says whether every decoded frame equals the encoder's reconstruction). Encode and decode seconds are per
+(Σ −log2 p, the paper's tables) or `real` (entropy-coded stream written under the job's bitstream folder, then
+decoded; the record says whether every decoded frame equals the encoder's reconstruction). Encode and decode seconds are per
 frame, synchronised on CUDA and without the time the model waited for its input, which the result gives apart
 (`input_wait_seconds`: a stall shows there). On a GPU, per-frame metrics are computed in another thread, behind the
 model.
@@ -195,7 +195,8 @@ class HytipCodec:
         return {
             "codec": self.name, "version": self.model, "model": self.model, "rate": rate.label,
             "config": f"{self.model} checkpoint {Path(self.checkpoint).name} sha256 {file_sha256(self.checkpoint)}; "
-                      f"rate mode {rate_mode}; {self.kernels} kernels; i_quality {{i_quality}} qp {{qp}} (columns i_quality, qp)",
+                      f"rate mode {rate_mode}; {self.kernels} kernels; i_quality {{i_quality}} qp {{qp}} "
+                      "(columns i_quality, qp)",
             "checkpoint_sha256": file_sha256(self.checkpoint), "input_format": "rgb (float32)",
             "bits": bits, "bpp": bits / pixels, "kbps": bits * source.fps / source.frames / 1000,
             "width": crop.width, "height": crop.height, "frames": source.frames,
