@@ -1,7 +1,8 @@
 """Sequence coding with HyTIP: the official protocol around the model, in two rate modes.
 
 * ``Codec.estimate(frames, ...)``: the forward path; the rate of every frame is estimated from the
-  likelihoods (Σ −log2 p, as the paper's tables), nothing is entropy coded.
+  likelihoods (Σ −log2 p, as the paper's tables), nothing is entropy coded. ``fast=True`` runs the fast kernels
+  (``hytip.fast``); ``Codec.estimate_points`` codes several rate points in one pass, as one batch.
 * ``Codec.compress(frames, path, ...)`` runs the same single pass, entropy codes its symbols (rANS,
   ``hytip.entropy_coding``) and writes our container (``hytip.bitstream``); ``Codec.decompress(path)`` reads
   it back. On the same device and settings the decoded frames equal the encoder's reconstructions exactly;
@@ -348,7 +349,7 @@ class Codec:
                                        recons[b].contiguous()) for b in range(n)]
             yield results, records
 
-    def _code_intra(self, model: HyTIP, x_pad: torch.Tensor, quality: int, real: bool):
+    def _code_intra(self, model: HyTIP, x_pad: torch.Tensor, quality, real: bool):
         """(recon at the padded size, est bits, strings, coded symbols) of an I-frame, from one encoder pass."""
         enc = model.if_model.encode(x_pad, quality)
         bits = [{name: _bits(enc["likelihoods"][name][b:b + 1]) for name in I_COMPONENTS}
