@@ -131,6 +131,7 @@ def test_real_mode_decodes_and_checks_every_stream(data, tmp_path, capsys):
     assert code == 0, text
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 2 and (table["decode_check"] == "equal").all() and table["dec_seconds"].gt(0).all()
+    loads = []
     for job in table["job"]:
         stream = out / "bitstreams" / job / "sequence.hytip"
         assert table.set_index("job").loc[job, "bpp"] == pytest.approx(8 * stream.stat().st_size / (W * H * FRAMES))
@@ -143,6 +144,9 @@ def test_real_mode_decodes_and_checks_every_stream(data, tmp_path, capsys):
         assert result["enc_seconds"] == pytest.approx(sum(per_frame["enc_seconds"]))
         assert 0 <= result["input_wait_seconds"] < result["enc_seconds"]
         assert table.set_index("job").loc[job, "input_wait_seconds"] == pytest.approx(result["input_wait_seconds"])
+        loads.append(result["load_seconds"])
+    # The model is loaded once per worker process (this one on the CPU), in its first job at most.
+    assert all(v >= 0 for v in loads) and sum(v > 0.05 for v in loads) <= 1
 
 
 def test_failing_job_is_recorded_and_the_sweep_goes_on(data, tmp_path, capsys):

@@ -140,7 +140,9 @@ class HytipCodec:
         if rate_mode == "real" and self.kernels != "exact":
             raise InputError(f"HyTIP {self.model}: the {self.kernels} kernels are for estimated rates; real "
                              "bitstreams are coded with the exact kernels (a decoder must run the encoder's)")
+        loading = time.perf_counter()
         codec = _loaded(self.checkpoint, device, self.threads)
+        load_seconds = time.perf_counter() - loading      # a worker's first job only: the model is then cached
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(device)
         options = dict(qp=rate.qp, i_quality=rate.i_quality, intra_period=source.intra_period,
@@ -203,7 +205,7 @@ class HytipCodec:
             "metrics": summarise(per_frame, source), "per_frame": per_frame, "decode_check": decode_check,
             "enc_seconds": sum(per_frame["enc_seconds"]),
             "dec_seconds": sum(per_frame["dec_seconds"]) if stream else None,
-            "input_wait_seconds": reader.wait_seconds,
+            "input_wait_seconds": reader.wait_seconds, "load_seconds": load_seconds,
             "peak_memory_bytes": peak, "peak_memory": peak_what, "yuv_weights": "6:1:1",
             "bitstream": str(stream) if stream else None,
             "command": f"hytip.Codec.{'compress' if stream else 'estimate'}(qp={rate.qp}, "
