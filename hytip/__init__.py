@@ -8,7 +8,7 @@ and codes sequences with real entropy coding.
 """
 from .bitstream import BitstreamError
 from .checkpoint import CheckpointError, CheckpointInfo
-from .codec import Codec, CodecInputError, DecodeError, FrameResult, load, set_deterministic
+from .codec import Codec, CodecInputError, DecodeError, FrameResult, NumericError, load, set_deterministic
 from .entropy_coding import EntropyCodingError
 from .errors import HytipError
 from .gop import FramePlan, PlanError, iter_plan, pad_to_multiple, plan_frames, unpad
@@ -16,6 +16,6 @@ from .model import HyTIP
 
 __all__ = [
     "BitstreamError", "CheckpointError", "CheckpointInfo", "Codec", "CodecInputError", "DecodeError",
-    "EntropyCodingError", "FramePlan", "FrameResult", "HyTIP", "HytipError", "PlanError", "iter_plan", "load",
+    "EntropyCodingError", "FramePlan", "FrameResult", "HyTIP", "HytipError", "NumericError", "PlanError", "iter_plan", "load",
     "pad_to_multiple", "plan_frames", "set_deterministic", "unpad",
 ]

@@ -1,8 +1,9 @@
 """Sequence coding with HyTIP: the official protocol around the model, in two rate modes.
 
 * ``Codec.estimate(frames, ...)``: the forward path; the rate of every frame is estimated from the
-  likelihoods (Σ −log2 p, as the paper's tables), nothing is entropy coded. ``fast=True`` runs the fast kernels
-  (``hytip.fast``); ``Codec.estimate_points`` codes several rate points in one pass, as one batch.
+  likelihoods (Σ −log2 p, as the paper's tables), nothing is entropy coded. ``kernels="fast"`` runs the fast
+  kernels (``hytip.fast``), ``kernels="bf16"`` those with the inter coder's transforms in bfloat16;
+  ``Codec.estimate_points`` codes several rate points in one pass, as one batch.
 * ``Codec.compress(frames, path, ...)`` runs the same single pass, entropy codes its symbols (rANS,
   ``hytip.entropy_coding``) and writes our container (``hytip.bitstream``); ``Codec.decompress(path)`` reads
   it back. On the same device and settings the decoded frames equal the encoder's reconstructions exactly;
@@ -32,7 +33,7 @@ from .allocator import keep_freed_memory
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .entropy_models import estimate_bpp
 from .errors import HytipError
-from .fast import fast_input, fast_model
+from .fast import KERNELS, fast_input, fast_model
 from .gop import GOP_SIZE, FramePlan, iter_plan, pad_to_multiple, padding, plan_frames, unpad
 from .inter import frame_type_index
 from .intra import PAD as INTRA_PAD
@@ -45,6 +46,10 @@ P_COMPONENTS = ("mv_y", "mv_z", "y", "z")        # also the order of the P-frame
 
 class CodecInputError(HytipError):
     """Frames or coding parameters the codec cannot code."""
+
+
+class NumericError(HytipError):
+    """The model's arithmetic overflowed (NaN or inf) on a frame: a checkpoint and input it cannot code."""
 
 
 class DecodeError(HytipError):
@@ -131,6 +136,16 @@ def _bits(likelihood: torch.Tensor) -> float:
     return float(estimate_bpp(likelihood, 1).sum())
 
 
+def _check_finite(where: str, recon: torch.Tensor, bits: list[dict[str, float]]) -> None:
+    """Refuse a frame whose reconstruction or rate is NaN or inf, before anything is entropy coded."""
+    bad = int((~torch.isfinite(recon)).sum())
+    if bad or not all(math.isfinite(v) for b in bits for v in b.values()):
+        raise NumericError(f"{where}: the model's output is not finite ({bad} NaN or inf values in the "
+                           "reconstruction; rates " + "; ".join(", ".join(f"{k} {v:.6g}" for k, v in b.items())
+                                                              for b in bits)
+                           + "): its arithmetic overflows on this input with this checkpoint")
+
+
 class _Tables:
     """Entropy-coder tables of one model, built once."""
 
@@ -191,28 +206,39 @@ class Codec:
         return _Tables(self.model)
 
     @cached_property
-    def _fast_model(self) -> HyTIP:
-        return fast_model(self.model)
+    def _models(self) -> dict[str, HyTIP]:
+        """The model of each kernels value, the fast copies made on first use."""
+        return {"exact": self.model}
+
+    def _model(self, kernels: str) -> HyTIP:
+        if kernels not in KERNELS:
+            raise CodecInputError(f"kernels {kernels!r}: expected one of {', '.join(KERNELS)}")
+        if kernels not in self._models:
+            self._models[kernels] = fast_model(self.model, kernels)
+        return self._models[kernels]
 
     # ---- public API ----------------------------------------------------------------------------------
     def estimate(self, frames: Iterable[torch.Tensor], *, qp: int, i_quality: int,
                  intra_period: int | None = GOP_SIZE, scene_cuts: Iterable[int] = (),
-                 fast: bool = False) -> Iterator[FrameResult]:
+                 kernels: str = "exact") -> Iterator[FrameResult]:
         """Code ``frames`` ([3,H,W] or [1,3,H,W] floats in [0,1], read one at a time) with estimated rates.
 
-        ``intra_period`` None: one GOP; ``scene_cuts``: 1-based frame numbers coded as I-frames. ``fast``: the
-        fast kernels (``hytip.fast``), which round differently in the last bits (within the golden tolerances)."""
-        for results, _ in self._code(frames, [(qp, i_quality)], intra_period, scene_cuts, real=False, fast=fast):
+        ``intra_period`` None: one GOP; ``scene_cuts``: 1-based frame numbers coded as I-frames. ``kernels``
+        (``hytip.fast``): "exact" (the official numerics), "fast" (other float32 kernels, which round differently
+        in the last bits, within the golden tolerances) or "bf16" (the inter coder's transforms in bfloat16: a
+        larger drift, which ``bench.benchmarks.codec_speed`` prints)."""
+        for results, _ in self._code(frames, [(qp, i_quality)], intra_period, scene_cuts, real=False,
+                                     kernels=kernels):
             yield results[0]
 
     def estimate_points(self, frames: Iterable[torch.Tensor], points, *, intra_period: int | None = GOP_SIZE,
-                        scene_cuts: Iterable[int] = (), fast: bool = False) -> Iterator[list[FrameResult]]:
+                        scene_cuts: Iterable[int] = (), kernels: str = "exact") -> Iterator[list[FrameResult]]:
         """``estimate`` at several rate points ``points`` [(qp, i_quality), ...] in one pass, coded as one batch
         (a QP and I-frame quality per sample, temporal state per sample): per frame, a FrameResult per point.
         Rates and reconstructions equal coding each point alone within the golden tolerances (tests/test_batch.py;
         the kernels see another batch size, which can move the last bits)."""
         yield from (results for results, _ in self._code(frames, list(points), intra_period, scene_cuts,
-                                                          real=False, fast=fast))
+                                                          real=False, kernels=kernels))
 
     def compress(self, frames: Iterable[torch.Tensor], path, *, qp: int, i_quality: int,
                  intra_period: int | None = GOP_SIZE, scene_cuts: Iterable[int] = ()) -> Iterator[FrameResult]:
@@ -306,7 +332,7 @@ class Codec:
         if size is None:
             raise CodecInputError("no frames to code: the input sequence is empty")
 
-    def _code(self, frames, points, intra_period, scene_cuts, real: bool, fast: bool = False):
+    def _code(self, frames, points, intra_period, scene_cuts, real: bool, kernels: str = "exact"):
         """One pass over the sequence for the rate points ``points`` [(qp, i_quality), ...], coded as one batch:
         per frame, ([FrameResult per point], [bitstream FrameRecord per point] or None)."""
         for qp, i_quality in points:
@@ -322,7 +348,8 @@ class Codec:
         qp, i_quality = ((points[0][0], points[0][1]) if n == 1 else
                          (torch.tensor([q for q, _ in points]), torch.tensor([i for _, i in points])))
         plan = iter_plan(intra_period, scene_cuts)
-        model = self._fast_model if fast else self.model
+        model = self._model(kernels)
+        fast = kernels != "exact"
         ref, state = None, TemporalState()
         for x, p in zip(self._frames(frames), plan):
             # Inference mode per frame, not across the yield: it is thread-wide state.
@@ -330,7 +357,8 @@ class Codec:
                 batch = x.repeat(n, 1, 1, 1) if n > 1 else x
                 x_pad, pads = pad_to_multiple(fast_input(batch) if fast else batch)
                 if p.type == "I":
-                    ref, bits, strings, symbols = self._code_intra(model, x_pad, i_quality, real)
+                    ref, bits, strings, symbols = self._code_intra(model, x_pad, i_quality, real,
+                                                                   f"frame {p.number} (I-frame)")
                     state = TemporalState()
                 else:
                     if p.reset_ref_feature:
@@ -339,6 +367,7 @@ class Codec:
                     ref, state = out.recon, out.state
                     bits = [dict(zip(P_COMPONENTS, (_bits(lik[b:b + 1]) for lik in out.likelihoods)))
                             for b in range(n)]
+                    _check_finite(f"frame {p.number} (P-frame)", ref, bits)
                     strings, symbols = self._encode_pframe(out.symbols) if real else (None, None)
                 recons = unpad(ref, pads)
                 qualities = [point[0 if p.type == "P" else 1] for point in points]
@@ -349,11 +378,12 @@ class Codec:
                                        recons[b].contiguous()) for b in range(n)]
             yield results, records
 
-    def _code_intra(self, model: HyTIP, x_pad: torch.Tensor, quality, real: bool):
+    def _code_intra(self, model: HyTIP, x_pad: torch.Tensor, quality, real: bool, where: str):
         """(recon at the padded size, est bits, strings, coded symbols) of an I-frame, from one encoder pass."""
         enc = model.if_model.encode(x_pad, quality)
         bits = [{name: _bits(enc["likelihoods"][name][b:b + 1]) for name in I_COMPONENTS}
                 for b in range(x_pad.shape[0])]
+        _check_finite(where, enc["x_hat"], bits)
         if not real:
             return enc["x_hat"], bits, None, None
         t = self._tables

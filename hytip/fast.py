@@ -14,6 +14,11 @@ Other kernels round differently in the last bits: the golden README's "channels_
 code stays within 1e-6 of its NCHW run on case A and within the suggested tolerances on the chaotic case B. Use
 it for estimated rates only; a stream's decoder must run the encoder's kernels, so compress and decompress always
 run the exact (NCHW) model.
+
+The "bf16" kernels are the fast ones with the inter coder's transforms (BF16_MODULES) under bfloat16 autocast: about
+1.35x the fast kernels' speed where bfloat16 is native (AVX512-BF16, AMX, GPUs), and a larger drift (README "The
+codec"): the golden cases stay within the golden tolerances on each frame's rate and PSNR-RGB, not on the
+reconstructions themselves.
 """
 from __future__ import annotations
 
@@ -22,8 +27,10 @@ import copy
 import torch
 import torch.nn as nn
 
+from .inter import Inter
 from .layers import _GatedFFN, _PlainFFN, _SumFFN
 
+KERNELS = ("exact", "fast", "bf16")
 LAYOUT = torch.channels_last
 TILE_PIXELS = 1 << 18     # pixels per row tile of the FFN blocks
 
@@ -89,15 +96,37 @@ class _TiledPlainFFN(nn.Module):
 
 
 _FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN, _PlainFFN: _TiledPlainFFN}
+# The inter coder's transforms, about 75 % of a P-frame's time with the fast kernels at 448x256: bfloat16 in the "bf16"
+# kernels. The intra coder, motion, every entropy parameter network and the warps stay in float32.
+BF16_MODULES = ("feature_extractor", "context_fusion_net", "mc_generator", "MaskGenerator", "contextual_encoder",
+                "contextual_decoder", "recon_generation_net")
 
 
-def fast_model(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` (its weights unchanged) for the fast kernels; ``model`` itself is left as it is."""
+class _InBFloat16(nn.Module):
+    """``body`` under bfloat16 autocast (convolutions in bfloat16), float32 in and out."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, *args):
+        with torch.autocast(args[0].device.type, dtype=torch.bfloat16):
+            out = self.body(*args)
+        return tuple(t.float() for t in out) if isinstance(out, tuple) else out.float()
+
+
+def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
+    """A copy of ``model`` (its weights unchanged) for the ``kernels`` "fast" or "bf16"; ``model`` itself is left as
+    it is."""
+    if kernels not in KERNELS[1:]:
+        raise ValueError(f"kernels {kernels!r}: expected one of {', '.join(KERNELS[1:])} for a fast copy")
     fast = copy.deepcopy(model)
     for parent in list(fast.modules()):
         for name, child in parent.named_children():
             if type(child) in _FAST:
                 setattr(parent, name, _FAST[type(child)](child))
+            elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:
+                setattr(parent, name, _InBFloat16(child))
     return fast.to(memory_format=LAYOUT)
 
 

@@ -14,11 +14,11 @@ from hytip.codec import CodecInputError
 COLS = {"I": {"y": 2, "z": 3}, "P": {"mv_y": 0, "mv_z": 1, "y": 2, "z": 3}}   # est_bpp columns
 
 
-@pytest.mark.parametrize("fast", [False, True], ids=["exact", "fast"])
-def test_one_batch_of_cases_a_and_b_matches_both_golden_runs(official_settings, fast):
+@pytest.mark.parametrize("kernels", ["exact", "fast"])
+def test_one_batch_of_cases_a_and_b_matches_both_golden_runs(official_settings, kernels):
     frames = torch.from_numpy(golden.load_case("A")["input_frames"]).permute(0, 3, 1, 2).float() / 255
     codec = hytip.load(golden.golden_checkpoint_path())
-    batch = list(codec.estimate_points(iter(frames), [(0, 0), (63, 63)], intra_period=32, fast=fast))
+    batch = list(codec.estimate_points(iter(frames), [(0, 0), (63, 63)], intra_period=32, kernels=kernels))
     assert len(batch) == len(frames) and all(len(frame) == 2 for frame in batch)
     tol = golden.SUGGESTED
     for b, name in enumerate("AB"):

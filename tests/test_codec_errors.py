@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import hytip
 from hytip import bitstream as bs
-from hytip.codec import CodecInputError, DecodeError
+from bench.benchmarks.codec_speed import clip_frames
+from hytip.codec import CodecInputError, DecodeError, NumericError
 
 SETTINGS = {"qp": 20, "i_quality": 20}
 
@@ -77,6 +78,19 @@ def test_bad_frames_are_rejected(codec, frames, kind):
 def test_frame_size_must_not_change(codec, frames):
     with pytest.raises(CodecInputError, match="frame 2: size 48x64 differs from the first frame's 64x64"):
         list(codec.estimate(iter([frames[0], frames[1][:, :, :48]]), **SETTINGS))
+
+
+def test_an_overflowing_frame_is_refused_before_it_is_coded(codec, tmp_path):
+    """The golden checkpoint's synthetic weights overflow to NaN on this clip's I-frame at quality 63 (the official
+    code too, with the same NaN count at the same thread count); no NaN rate or frame comes out, and no stream is
+    written."""
+    x = clip_frames(448, 256, 1)
+    with pytest.raises(NumericError, match=r"frame 1 \(I-frame\): the model's output is not finite \(\d+ NaN"):
+        next(codec.estimate(iter(x), qp=63, i_quality=63))
+    with pytest.raises(NumericError, match="frame 1"):
+        list(codec.compress(iter(x), tmp_path / "nan.hytip", qp=63, i_quality=63))
+    assert not (tmp_path / "nan.hytip").exists()
+    assert next(codec.estimate(iter(x), qp=63, i_quality=42)).recon.isfinite().all()
 
 
 def test_stream_folder_must_exist(codec, frames, tmp_path):

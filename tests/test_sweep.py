@@ -283,23 +283,25 @@ def test_colour_filter_override_reaches_every_job_and_its_config_hash(data):
         expand(SweepConfig(**base, protocol={"color_filter": "cubic"}))
 
 
-def test_fast_kernels_are_their_own_jobs_and_estimated_only(data, tmp_path, capsys):
-    """--kernels fast: its own job keys, config hash and curve (codec_config says which kernels); rates within the
-    golden tolerances of the exact kernels' on the same frames; refused with real bitstreams before anything runs."""
-    exact_out, fast_out = tmp_path / "exact", tmp_path / "fast"
+@pytest.mark.parametrize("kernels", ["fast", "bf16"])
+def test_fast_kernels_are_their_own_jobs_and_estimated_only(data, tmp_path, capsys, kernels):
+    """--kernels fast / bf16: own job keys, config hash and curve (codec_config says which kernels); rates and
+    PSNR-RGB within the golden tolerances of the exact kernels' on the same frames; refused with real bitstreams
+    before anything runs."""
+    exact_out, fast_out = tmp_path / "exact", tmp_path / kernels
     common = ("--sequences", "a", "--color-transforms", "BT601")
     assert cli(argv(data, exact_out, *common, codecs=("hytip",)), capsys)[0] == 0
-    code, text = cli(argv(data, fast_out, *common, "--kernels", "fast", codecs=("hytip",)), capsys)
+    code, text = cli(argv(data, fast_out, *common, "--kernels", kernels, codecs=("hytip",)), capsys)
     assert code == 0, text
     exact, fast = (pd.read_csv(o / "results.csv").sort_values("qp").reset_index() for o in (exact_out, fast_out))
-    assert all("-fast__estimated__" in j for j in fast["job"]) and not any("-fast" in j for j in exact["job"])
+    assert all(f"-{kernels}__estimated__" in j for j in fast["job"]) and not any("-" + kernels in j for j in exact["job"])
     assert set(fast["config_sha256"]).isdisjoint(exact["config_sha256"])
-    assert fast["codec_config"].str.contains("fast kernels").all() and exact["codec_config"].str.contains(
+    assert fast["codec_config"].str.contains(f"{kernels} kernels").all() and exact["codec_config"].str.contains(
         "exact kernels").all()
     tol = golden.SUGGESTED
     assert (abs(fast["bpp"] / exact["bpp"] - 1) <= tol.est_bpp_total_rel).all()
     assert (abs(fast["psnr_rgb"] - exact["psnr_rgb"]) <= tol.psnr_rgb_abs_db).all()
-    assert main(argv(data, tmp_path / "real", *common, "--kernels", "fast", "--rate-mode", "real",
+    assert main(argv(data, tmp_path / "real", *common, "--kernels", kernels, "--rate-mode", "real",
                      codecs=("hytip",))) == 2
-    assert "fast kernels are for estimated rates" in capsys.readouterr().err
+    assert f"{kernels} kernels are for estimated rates" in capsys.readouterr().err
     assert not (tmp_path / "real").exists()

@@ -1,16 +1,17 @@
 """Benchmark: HyTIP coding speed and peak memory per frame, with our codec (hytip.Codec).
 
 Times every frame of a short sequence (I, then P-frames) in each mode: `estimate` (forward path only, exact
-kernels), `fast` (the same with the fast kernels, hytip.fast), `batched` (the exact estimate of the rate points
+kernels), `fast` (the same with the fast kernels, hytip.fast), `bf16` (the fast kernels with the inter coder's
+transforms in bfloat16: fast where the CPU has native bfloat16 instructions (the protocol line says) or on a GPU),
+`batched` (the exact estimate of the rate points
 BATCH_POINTS coded as one batch, one pass per frame; its throughput against one point at a time is printed),
 `compress` (forward + rANS + container) and `decompress`, at each requested size. The P-frame time is the mean over
-the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest run's figure is kept. With both
-`estimate` and `fast`, the fast mode's drift against the exact one is printed per frame (recon, estimated rate,
-PSNR-RGB). The input is the bundled Big Buck Bunny clip scaled by ffmpeg to the coded size, so the content is real
+the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest run's figure is kept. With `estimate`
+and `fast` or `bf16`, their drift against the exact kernels is printed per frame (recon, estimated rate, PSNR-RGB). The input is the bundled Big Buck Bunny clip scaled by ffmpeg to the coded size, so the content is real
 video. A warm-up sequence runs first (oneDNN / cuDNN primitive creation is not part of the per-frame cost).
 
     python -m bench.benchmarks.codec_speed --checkpoint PSNR-RGB.pth.tar [--sizes 448x256 1920x1024]
-        [--modes estimate fast batched compress decompress] [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0]
+        [--modes estimate fast bf16 batched compress decompress] [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0]
         [--i-quality 0] [--repeat 1]
 
 Wall time per frame, and the process's CPU time (all threads), which other load on the machine distorts less;
@@ -51,6 +52,15 @@ def clip_frames(width: int, height: int, count: int, start: int = 20) -> torch.T
     return torch.from_numpy(frames.copy()).permute(0, 3, 1, 2).float().div(255)
 
 
+def _native_bf16() -> str:
+    """The CPU's bfloat16 instructions (without them oneDNN emulates bfloat16, slower than float32)."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    return ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()) or "none"
+
+
 def _reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -88,7 +98,8 @@ def _timed(results, device: torch.device) -> tuple[list[tuple[str, float, float]
         kept.append(r)
 
 
-MODES = ("estimate", "fast", "batched", "compress", "decompress")
+MODES = ("estimate", "fast", "bf16", "batched", "compress", "decompress")
+KERNEL_MODES = ("fast", "bf16")     # estimate with these kernels (hytip.fast)
 BATCH_POINTS = ((0, 0), (21, 21), (42, 42), (63, 63))     # (QP, I-quality) coded as one batch in mode "batched"
 
 
@@ -99,7 +110,7 @@ def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, f
     path = folder / "speed.hytip"
     runs = {
         "estimate": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality),
-        "fast": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality, fast=True),
+        **{k: (lambda k=k: codec.estimate(iter(frames), qp=qp, i_quality=i_quality, kernels=k)) for k in KERNEL_MODES},
         "batched": lambda: codec.estimate_points(iter(frames), BATCH_POINTS),
         "compress": lambda: codec.compress(iter(frames), path, qp=qp, i_quality=i_quality),
         "decompress": lambda: codec.decompress(path),
@@ -121,7 +132,7 @@ def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, f
 
 
 def drift(exact: list, fast: list, frames: torch.Tensor) -> list[str]:
-    """Per frame: the fast mode against the exact one (same frames, same rate point)."""
+    """Per frame: the fast or bf16 kernels against the exact ones (same frames, same rate point)."""
     lines = []
     for e, f, x in zip(exact, fast, frames):
         diff = (f.recon - e.recon).abs()
@@ -149,7 +160,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"protocol: torch {torch.__version__}, float32, inference mode, deterministic algorithms, "
           f"threads {torch.get_num_threads()}, freed memory kept for reuse (glibc: {keep_freed_memory()}), "
-          f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
+          f"{platform.processor() or platform.machine()} (native bfloat16: {_native_bf16()}), "
+          f"python {platform.python_version()}")
     print(f"checkpoint: {args.checkpoint}; clip: bundled Big Buck Bunny scaled with ffmpeg; "
           f"{args.frames} frames per run, QP {args.qp}, I-quality {args.i_quality}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,11 +190,11 @@ def main() -> None:
                     print(f"{device:5s} {size:>10s} batched: {len(BATCH_POINTS)} rate points {BATCH_POINTS} per pass, "
                           f"{b:.3f} s per P-frame pass = {b / len(BATCH_POINTS):.3f} s per coded P-frame; throughput "
                           f"{len(BATCH_POINTS) * e / b:.2f}x one point at a time (estimate)")
-                if "estimate" in modes and "fast" in modes:
-                    e, fa = f["estimate"]["P_s"], f["fast"]["P_s"]
-                    print(f"{device:5s} {size:>10s} fast / exact P-frame estimate: {e / fa:.2f}x; fast kernels' "
+                for k in (k for k in KERNEL_MODES if k in modes and "estimate" in modes):
+                    e, fa = f["estimate"]["P_s"], f[k]["P_s"]
+                    print(f"{device:5s} {size:>10s} {k} / exact P-frame estimate: {e / fa:.2f}x; {k} kernels' "
                           "drift against the exact ones:")
-                    for line in drift(runs[0][1]["estimate"], runs[0][1]["fast"], frames):
+                    for line in drift(runs[0][1]["estimate"], runs[0][1][k], frames):
                         print("    " + line)
                 print(f"load average now: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
                 if "stream_bytes" in f:

@@ -17,6 +17,7 @@ from bench.codecs.encoders import ENCODERS
 from bench.data.catalog import COLOR_TRANSFORMS
 from bench.data.colour import FILTERS
 from bench.errors import InputError
+from hytip.fast import KERNELS
 from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
 from bench.sweep.jobs import check_configs, run_jobs
 from bench.sweep.runner import lanes, make_jobs
@@ -208,9 +209,10 @@ def register(subparsers) -> None:
     ex.add_argument("--force", action="store_true", help="redo finished jobs")
     ex.add_argument("--devices", help="'auto' (every visible GPU, else the CPU), or e.g. cuda:0,cuda:1 or cpu")
     ex.add_argument("--threads", type=int, help="CPU threads of the HyTIP worker (default: torch's)")
-    ex.add_argument("--kernels", choices=("exact", "fast"),
-                    help="HyTIP kernels: exact (default; the official numerics) or fast (NHWC, estimated rates "
-                         "only, within the golden tolerances)")
+    ex.add_argument("--kernels", choices=KERNELS,
+                    help="HyTIP kernels: exact (default; the official numerics), fast (NHWC, estimated rates only, "
+                         "within the golden tolerances) or bf16 (fast, with the inter coder's transforms in bfloat16: "
+                         "estimated rates only, a larger drift; see README)")
     ex.add_argument("--encoder-jobs", type=int, help="parallel conventional-encoder jobs (default 1)")
     ex.add_argument("--threads-per-encoder", type=int, help="threads of each encoder (default 1)")
     ex.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",

@@ -26,8 +26,8 @@ from bench.codecs.base import SourceSpec, frame_metrics, json_number, reference_
 from bench.data.colour import ColourSpec
 from bench.data.prefetch import Prefetch
 from bench.errors import InputError
+from hytip.fast import KERNELS
 
-KERNELS = ("exact", "fast")
 METRICS_BEHIND = 2       # frames whose metrics may still be computing while the model codes the next one
 MODELS = ("PSNR-RGB", "MS-SSIM-RGB")  # the release's two checkpoints; any other name labels a user's model
 RATE_MODES = ("estimated", "real")
@@ -110,7 +110,7 @@ class HytipCodec:
     checkpoint: str
     model: str = "PSNR-RGB"
     threads: int | None = None
-    kernels: str = "exact"          # or "fast" (hytip.fast): estimated rates only, within the golden tolerances
+    kernels: str = "exact"          # or "fast" / "bf16" (hytip.fast): estimated rates only
 
     name = "HyTIP"
 
@@ -158,7 +158,7 @@ class HytipCodec:
         with _Reader(source, spec) as reader, ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
             submit = pool.submit if device.startswith("cuda") else _computed
             coded = (codec.compress(reader, stream, **options) if stream
-                     else codec.estimate(reader, fast=self.kernels == "fast", **options))
+                     else codec.estimate(reader, kernels=self.kernels, **options))
             started, waited_before = _sync(device), 0.0
             # Inside a long job a bar per frame (shown on a terminal only, so logs and tests stay clean).
             for result in tqdm(coded, total=source.frames, desc=f"{source.name} {rate.label}", unit="frame",
