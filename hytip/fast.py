@@ -4,11 +4,12 @@ In the NCHW layout that the release (and so the exact mode) uses, oneDNN reorder
 convolution into and out of its blocked layout; in NHWC a convolution reads and writes the tensors as they are
 and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
 weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
-on such a slice is slow, and the next convolution would first copy it). The FFN blocks (1x1 convolutions and
-pointwise ops only) run in row tiles: their widest intermediate, up to 4x the channels, then exists for one tile,
-not for the whole frame (3 GB at 1080p). In NHWC a row tile is a contiguous slice and a pixel's GEMM row is
-computed the same way whatever the tile, so tiling changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1
-kernels block the pixels by thread and tile, and their rounding would depend on the tiling.
+on such a slice is slow, and the next convolution would first copy it). The depth-conv blocks (1x1, depthwise 3x3
+and 1x1 convolutions, then an FFN) run in row tiles read with a halo of one row, and an FFN block met on its own
+in row tiles: their intermediates, the FFN's up to 4x the channels, then exist for one tile, not for the whole frame
+(3 GB at 1080p). In NHWC a row tile is a contiguous slice and each output pixel is computed the same way whatever
+the tile, so tiling changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread
+and tile, and their rounding would depend on the tiling.
 
 Other kernels round differently in the last bits: the golden README's "channels_last" variant of the official
 code stays within 1e-6 of its NCHW run on case A and within the suggested tolerances on the chaotic case B. Use
@@ -28,22 +29,28 @@ import torch
 import torch.nn as nn
 
 from .inter import Inter
-from .layers import _GatedFFN, _PlainFFN, _SumFFN
+from .layers import _DepthConvBlock, _GatedFFN, _PlainFFN, _SumFFN
 
 KERNELS = ("exact", "fast", "bf16")
 LAYOUT = torch.channels_last
-TILE_PIXELS = 1 << 18     # pixels per row tile of the FFN blocks
+TILE_PIXELS = 1 << 18     # pixels per row tile (halo included) of the depth-conv and FFN blocks
 
 
-def rowwise(fn, x: torch.Tensor) -> torch.Tensor:
-    """``fn(x)`` for a per-pixel ``fn`` keeping the channel count, computed in row tiles of ``TILE_PIXELS``."""
+def rowwise(fn, x: torch.Tensor, halo: int = 0) -> torch.Tensor:
+    """``fn(x)`` computed in row tiles of ``TILE_PIXELS``, for an ``fn`` whose output pixel depends on the input rows
+    within ``halo`` of its own (0: per pixel) and that zero-pads at the frame's edges: each tile reads ``halo`` rows
+    more on each side, and the rows computed from its own padding are dropped."""
     h, w = x.shape[-2:]
-    rows = max(1, TILE_PIXELS // w)
+    rows = max(1, TILE_PIXELS // w - 2 * halo)
     if rows >= h:
         return fn(x)
-    out = torch.empty_like(x)              # in x's (NHWC) layout
+    out = None
     for r in range(0, h, rows):
-        out[..., r:r + rows, :] = fn(x[..., r:r + rows, :])
+        lo = max(0, r - halo)
+        tile = fn(x[..., lo:r + rows + halo, :])[..., r - lo:r - lo + rows, :]
+        if out is None:
+            out = torch.empty(tile.shape[:2] + (h, w), dtype=tile.dtype, device=tile.device, memory_format=LAYOUT)
+        out[..., r:r + rows, :] = tile
     return out
 
 
@@ -95,6 +102,18 @@ class _TiledPlainFFN(nn.Module):
         return self.conv(x).add_(x)
 
 
+class _TiledDepthConvBlock(nn.Module):
+    """A depth-conv block (1x1, depthwise 3x3, 1x1 convolutions, then its FFN) in row tiles with a halo of one row:
+    its full-resolution intermediates exist for one tile at a time."""
+
+    def __init__(self, body: _DepthConvBlock):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return rowwise(self.body, x, halo=1)
+
+
 _FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN, _PlainFFN: _TiledPlainFFN}
 # The inter coder's transforms, about 75 % of a P-frame's time with the fast kernels at 448x256: bfloat16 in the "bf16"
 # kernels. The intra coder, motion, every entropy parameter network and the warps stay in float32.
@@ -125,6 +144,8 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
         for name, child in parent.named_children():
             if type(child) in _FAST:
                 setattr(parent, name, _FAST[type(child)](child))
+            elif isinstance(child, _DepthConvBlock):
+                setattr(parent, name, _TiledDepthConvBlock(child))
             elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:
                 setattr(parent, name, _InBFloat16(child))
     return fast.to(memory_format=LAYOUT)

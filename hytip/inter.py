@@ -252,13 +252,20 @@ class _ContextFusion(nn.Module):
         self.res_block1_out = ResBlk(G1)
 
     def forward(self, c1, c2, c3):
+        # Each intermediate is dropped as soon as it has been read: at 1080p the full-resolution ones are 380-760 MB.
         c3_up = self.res_block3_up(self.conv3_up(c3))
         c3_out = self.res_block3_out(self.conv3_out(c3))
         c32 = torch.cat((c3_up, c2), dim=1)
+        del c3_up
         c2_up = self.res_block2_up(self.conv2_up(c32))
         c2_out = self.res_block2_out(self.conv2_out(c32))
-        c1_out = self.res_block1_out(self.conv1_out(torch.cat((c2_up, c1), dim=1)))
-        return c1 + c1_out, c2 + c2_out, c3 + c3_out
+        del c32
+        c21 = torch.cat((c2_up, c1), dim=1)
+        del c2_up
+        c1_out = self.conv1_out(c21)
+        del c21
+        c1_out = self.res_block1_out(c1_out)
+        return c1 + c1_out, c2 + c2_out, c3 + c3_out     # out of place: in the bf16 kernels c*_out are bfloat16
 
 
 class _ContextualEncoder(nn.Module):
@@ -382,11 +389,15 @@ class Inter(nn.Module):
             if fa_idx not in range(len(self.feature_adaptor)):
                 raise PFrameInputError(f"frame-type adaptor index: expected 0..2, found {fa_idx}")
             feature = self.feature_adaptor[fa_idx](torch.cat((ref_feature, ref_frame), dim=1))
-        f1, f2, f3 = self.feature_extractor(feature)
+        levels = list(self.feature_extractor(feature))
+        del feature
         h, w = flow_hat.shape[-2:]
         mv2 = F.interpolate(flow_hat, size=(h // 2, w // 2), mode="bilinear", align_corners=False) / 2
         mv3 = F.interpolate(mv2, size=(h // 4, w // 4), mode="bilinear", align_corners=False) / 2
-        ctx = self.context_fusion_net(warp(f1, flow_hat), warp(f2, mv2), warp(f3, mv3))
+        for k, mv in enumerate((flow_hat, mv2, mv3)):
+            levels[k] = warp(levels[k], mv)       # each level freed once warped (1080p: 380 MB at full size)
+        ctx = self.context_fusion_net(*levels)
+        del levels
         mc_frame = self.mc_generator(ctx[0])
         mask = self.MaskGenerator(torch.cat((flow_hat, mc_frame), dim=1))
         return TemporalContext(ctx, mc_frame, mask)

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +187,12 @@ STABLE = Tolerance(est_bpp_total_rel=1e-6, est_bpp_component_rel=1e-6, psnr_rgb_
                    spynet_flow_max_abs=1e-5, mc_frame_max_abs=2e-5, string_bytes_rel=0.0,
                    symbol_flips=0, cdf_index_flips=3)
 TOLERANCE = {"A": STABLE, "B": SUGGESTED}
+# The bf16 kernels (hytip.fast) on what a results table reports, a frame's total rate and PSNR-RGB: twice the
+# suggested float32 bounds. Measured maxima on A and B: 0.56 % and 0.008 dB, within the float32 bounds on this
+# machine, but bfloat16 rounds differently on other hardware (AMX, emulation) and one bfloat16 rounding more moved
+# A's P4 to 1.02 %; the intra coder wrongly in bfloat16 moves a rate by 4 %, which these still catch.
+BF16 = replace(SUGGESTED, est_bpp_total_rel=2 * SUGGESTED.est_bpp_total_rel,
+              psnr_rgb_abs_db=2 * SUGGESTED.psnr_rgb_abs_db)
 
 
 def check_symbols(arrays, tol: Tolerance) -> None:

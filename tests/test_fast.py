@@ -16,7 +16,7 @@ import hytip.fast
 from bench.measure.metrics import psnr_rgb
 from hytip.checkpoint import load_checkpoint
 from hytip.fast import BF16_MODULES, LAYOUT, _InBFloat16, fast_input, fast_model
-from hytip.layers import _GatedFFN, _PlainFFN, _SumFFN
+from hytip.layers import DCB, DCB4, DCBI, _GatedFFN, _PlainFFN, _SumFFN
 from hytip.model import HyTIP
 
 COLS = {"I": {"y": 2, "z": 3}, "P": {"mv_y": 0, "mv_z": 1, "y": 2, "z": 3}}   # est_bpp columns
@@ -50,18 +50,20 @@ def test_fast_model_is_a_separate_nhwc_copy(exact_model):
 @pytest.mark.parametrize("name", ["A", "B"])
 def test_codec_fast_estimate_matches_golden(official_settings, name, kernels):
     """The sequence API: I-frame and P-frames per component rate, PSNR-RGB and recon against golden; the exact
-    mode of the same codec, run after the fast one, is still bit-identical to a fresh exact run. bf16 is held to the
-    tolerances on what the results table reports, each frame's total rate and PSNR-RGB (measured maxima 0.56 % and
-    0.008 dB, also with oneDNN limited to AVX2); its P-frames drift further than any float32 variant of the official
-    code in what they are built from (on A by P4: recon 32 dB from golden, against the 35 dB floor meant for float32
-    implementations; mv_y rate 1.6 %, against 1.5 % per component), which is checked on its I-frames only."""
+    mode of the same codec, run after the fast one, is still bit-identical to a fresh exact run. bf16 is checked on
+    what the results table reports, each frame's total rate and PSNR-RGB: measured maxima 0.56 % and 0.008 dB (also
+    with oneDNN limited to AVX2), within the golden float32 tolerances, but bfloat16 rounds differently on other
+    hardware, so the test allows twice them (golden.BF16). Its
+    P-frames drift further than any float32 variant of the official code in what they are built from (on A by P4:
+    recon 32 dB from golden, against the 35 dB floor meant for float32 implementations; mv_y rate 1.6 %, against 1.5 %
+    per component), which is checked on its I-frames only."""
     case = golden.load_case(name)
     frames = torch.from_numpy(case["input_frames"]).permute(0, 3, 1, 2).float() / 255
     settings = {"qp": int(case["qp"][1]), "i_quality": int(case["qp"][0]), "intra_period": 32}
     codec = hytip.load(golden.golden_checkpoint_path())
     exact_first = [r.recon for r in codec.estimate(iter(frames), **settings)]
     results = list(codec.estimate(iter(frames), kernels=kernels, **settings))
-    tol = golden.SUGGESTED
+    tol = golden.BF16 if kernels == "bf16" else golden.SUGGESTED
     assert [r.type for r in results] == [str(t) for t in case["frame_type"]]
     for r in results:
         t = r.number - 1
@@ -101,15 +103,20 @@ def test_bf16_kernels_are_the_inter_transforms_only(exact_model):
     assert x_hat.dtype == torch.float32 and all(t.dtype == torch.float32 for t in likelihoods)
 
 
-@pytest.mark.parametrize("cls, ch", [(_GatedFFN, 64), (_SumFFN, 48), (_PlainFFN, 96)])
-@pytest.mark.parametrize("shape", [(1, 96, 160), (2, 50, 72)])
-def test_fast_ffn_row_tiles_change_no_value(monkeypatch, cls, ch, shape):
-    """The FFN blocks' row tiles (the 1080p memory bound) give the whole frame's values bit for bit in NHWC."""
+@pytest.mark.parametrize("block", [lambda: _GatedFFN(64), lambda: _SumFFN(48), lambda: _PlainFFN(96),
+                                   lambda: DCB(48, 32), lambda: DCB4(64, 48), lambda: DCBI(96, 96)],
+                         ids=["GatedFFN", "SumFFN", "PlainFFN", "DCB", "DCB4", "DCBI"])
+@pytest.mark.parametrize("shape", [(1, 96, 160), (2, 50, 72), (1, 37, 64)])
+def test_fast_row_tiles_change_no_value(monkeypatch, block, shape):
+    """The row tiles (the 1080p memory bound) give the whole frame's values bit for bit in NHWC: the FFN blocks
+    per pixel, the depth-conv blocks (a 3x3 depthwise convolution inside) with a halo of one row."""
     torch.manual_seed(0)
-    block = fast_model(torch.nn.Sequential(cls(ch).eval()))
+    net = fast_model(torch.nn.Sequential(block().eval()))
+    ch = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
     x = fast_input(torch.randn(shape[0], ch, *shape[1:]))
     with torch.inference_mode():
-        whole = block(x.clone())
-        monkeypatch.setattr(hytip.fast, "TILE_PIXELS", 7 * shape[-1] + 3)   # 7 rows, a last tile of 5 or 1
-        tiled = block(x.clone())
+        whole = net(x.clone())
+        # tiles of 7 rows read with a halo of one row each way (depth-conv blocks) or of 9 rows (FFN); a shorter last
+        monkeypatch.setattr(hytip.fast, "TILE_PIXELS", 9 * shape[-1] + 3)
+        tiled = net(x.clone())
     assert torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
