@@ -16,6 +16,6 @@ from .model import HyTIP
 
 __all__ = [
     "BitstreamError", "CheckpointError", "CheckpointInfo", "Codec", "CodecInputError", "DecodeError",
-    "EntropyCodingError", "FramePlan", "FrameResult", "HyTIP", "HytipError", "NumericError", "PlanError", "iter_plan", "load",
-    "pad_to_multiple", "plan_frames", "set_deterministic", "unpad",
+    "EntropyCodingError", "FramePlan", "FrameResult", "HyTIP", "HytipError", "NumericError", "PlanError",
+    "iter_plan", "load", "pad_to_multiple", "plan_frames", "set_deterministic", "unpad",
 ]

@@ -140,10 +140,9 @@ def _check_finite(where: str, recon: torch.Tensor, bits: list[dict[str, float]])
     """Refuse a frame whose reconstruction or rate is NaN or inf, before anything is entropy coded."""
     bad = int((~torch.isfinite(recon)).sum())
     if bad or not all(math.isfinite(v) for b in bits for v in b.values()):
-        raise NumericError(f"{where}: the model's output is not finite ({bad} NaN or inf values in the "
-                           "reconstruction; rates " + "; ".join(", ".join(f"{k} {v:.6g}" for k, v in b.items())
-                                                              for b in bits)
-                           + "): its arithmetic overflows on this input with this checkpoint")
+        rates = "; ".join(", ".join(f"{k} {v:.6g}" for k, v in b.items()) for b in bits)
+        raise NumericError(f"{where}: the model's output is not finite ({bad} NaN or inf values in the reconstruction; "
+                           f"rates {rates}): its arithmetic overflows on this input with this checkpoint")
 
 
 class _Tables:
@@ -193,6 +192,7 @@ class Codec:
 
     def __init__(self, model: HyTIP, checkpoint: CheckpointInfo, deterministic: bool = False):
         self.model = model.eval()
+        self._models = {"exact": self.model}
         self.checkpoint = checkpoint
         self.deterministic = deterministic
         self.checkpoint_id = bytes.fromhex(checkpoint.sha256)[:bs.CHECKPOINT_ID_BYTES]
@@ -205,12 +205,8 @@ class Codec:
     def _tables(self) -> _Tables:
         return _Tables(self.model)
 
-    @cached_property
-    def _models(self) -> dict[str, HyTIP]:
-        """The model of each kernels value, the fast copies made on first use."""
-        return {"exact": self.model}
-
     def _model(self, kernels: str) -> HyTIP:
+        """The model of a kernels value; the fast copies are made on first use."""
         if kernels not in KERNELS:
             raise CodecInputError(f"kernels {kernels!r}: expected one of {', '.join(KERNELS)}")
         if kernels not in self._models:

@@ -5,11 +5,11 @@ convolution into and out of its blocked layout; in NHWC a convolution reads and 
 and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
 weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
 on such a slice is slow, and the next convolution would first copy it). The depth-conv blocks (1x1, depthwise 3x3
-and 1x1 convolutions, then an FFN) run in row tiles read with a halo of one row, and an FFN block met on its own
-in row tiles: their intermediates, the FFN's up to 4x the channels, then exist for one tile, not for the whole frame
-(3 GB at 1080p). In NHWC a row tile is a contiguous slice and each output pixel is computed the same way whatever
-the tile, so tiling changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread
-and tile, and their rounding would depend on the tiling.
+and 1x1 convolutions, then the FFN) run in row tiles read with a halo of one row: their intermediates, the FFN's up
+to 4x the channels, then exist for one tile, not for the whole frame (3 GB at 1080p). In NHWC a row tile is a
+contiguous slice and each output pixel is computed the same way whatever the tile, so tiling changes no value
+(tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their rounding would
+depend on the tiling.
 
 Other kernels round differently in the last bits: the golden README's "channels_last" variant of the official
 code stays within 1e-6 of its NCHW run on case A and within the suggested tolerances on the chaotic case B. Use
@@ -29,17 +29,17 @@ import torch
 import torch.nn as nn
 
 from .inter import Inter
-from .layers import _DepthConvBlock, _GatedFFN, _PlainFFN, _SumFFN
+from .layers import _DepthConvBlock, _GatedFFN, _SumFFN
 
 KERNELS = ("exact", "fast", "bf16")
 LAYOUT = torch.channels_last
-TILE_PIXELS = 1 << 18     # pixels per row tile (halo included) of the depth-conv and FFN blocks
+TILE_PIXELS = 1 << 18     # pixels per row tile (halo included) of the depth-conv blocks
 
 
-def rowwise(fn, x: torch.Tensor, halo: int = 0) -> torch.Tensor:
+def rowwise(fn, x: torch.Tensor, halo: int) -> torch.Tensor:
     """``fn(x)`` computed in row tiles of ``TILE_PIXELS``, for an ``fn`` whose output pixel depends on the input rows
-    within ``halo`` of its own (0: per pixel) and that zero-pads at the frame's edges: each tile reads ``halo`` rows
-    more on each side, and the rows computed from its own padding are dropped."""
+    within ``halo`` of its own and that zero-pads at the frame's edges: each tile reads ``halo`` rows more on each
+    side, and the rows computed from its own padding are dropped."""
     h, w = x.shape[-2:]
     rows = max(1, TILE_PIXELS // w - 2 * halo)
     if rows >= h:
@@ -71,9 +71,6 @@ class _SplitGatedFFN(nn.Module):
         self.conv_out, self.relu = ffn.conv_out, ffn.relu
 
     def forward(self, x):
-        return rowwise(self._pixels, x)
-
-    def _pixels(self, x):
         return self.conv_out(self.conv_a(x).mul_(self.relu(self.conv_b(x)))).add_(x)
 
 
@@ -84,22 +81,7 @@ class _SplitSumFFN(nn.Module):
         self.conv_out, self.relu1, self.relu2 = ffn.conv_out, ffn.relu1, ffn.relu2
 
     def forward(self, x):
-        return rowwise(self._pixels, x)
-
-    def _pixels(self, x):
         return self.conv_out(self.relu1(self.conv_a(x)).add_(self.relu2(self.conv_b(x)))).add_(x)
-
-
-class _TiledPlainFFN(nn.Module):
-    def __init__(self, ffn: _PlainFFN):
-        super().__init__()
-        self.conv = ffn.conv
-
-    def forward(self, x):
-        return rowwise(self._pixels, x)
-
-    def _pixels(self, x):
-        return self.conv(x).add_(x)
 
 
 class _TiledDepthConvBlock(nn.Module):
@@ -114,7 +96,7 @@ class _TiledDepthConvBlock(nn.Module):
         return rowwise(self.body, x, halo=1)
 
 
-_FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN, _PlainFFN: _TiledPlainFFN}
+_FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN}
 # The inter coder's transforms, about 75 % of a P-frame's time with the fast kernels at 448x256: bfloat16 in the "bf16"
 # kernels. The intra coder, motion, every entropy parameter network and the warps stay in float32.
 BF16_MODULES = ("feature_extractor", "context_fusion_net", "mc_generator", "MaskGenerator", "contextual_encoder",

@@ -3,16 +3,16 @@
 Times every frame of a short sequence (I, then P-frames) in each mode: `estimate` (forward path only, exact
 kernels), `fast` (the same with the fast kernels, hytip.fast), `bf16` (the fast kernels with the inter coder's
 transforms in bfloat16: fast where the CPU has native bfloat16 instructions (the protocol line says) or on a GPU),
-`batched` (the exact estimate of the rate points
-BATCH_POINTS coded as one batch, one pass per frame; its throughput against one point at a time is printed),
-`compress` (forward + rANS + container) and `decompress`, at each requested size. The P-frame time is the mean over
-the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest run's figure is kept. With `estimate`
-and `fast` or `bf16`, their drift against the exact kernels is printed per frame (recon, estimated rate, PSNR-RGB). The input is the bundled Big Buck Bunny clip scaled by ffmpeg to the coded size, so the content is real
-video. A warm-up sequence runs first (oneDNN / cuDNN primitive creation is not part of the per-frame cost).
+`batched` (the exact estimate of the rate points BATCH_POINTS coded as one batch, one pass per frame; its throughput
+against one point at a time is printed), `compress` (forward + rANS + container) and `decompress`, at each requested
+size. The P-frame time is the mean over the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest
+run's figure is kept. With `estimate` and `fast` or `bf16`, their drift against the exact kernels is printed per
+frame (recon, estimated rate, PSNR-RGB). The input is the bundled Big Buck Bunny clip scaled by ffmpeg to the coded
+size, so the content is real video. A warm-up sequence runs first (oneDNN / cuDNN primitive creation is not part of the per-frame cost).
 
     python -m bench.benchmarks.codec_speed --checkpoint PSNR-RGB.pth.tar [--sizes 448x256 1920x1024]
-        [--modes estimate fast bf16 batched compress decompress] [--frames 4] [--threads 2] [--device cpu cuda] [--qp 0]
-        [--i-quality 0] [--repeat 1]
+        [--modes estimate fast bf16 batched compress decompress] [--frames 4] [--threads 2] [--device cpu cuda]
+        [--qp 0] [--i-quality 0] [--repeat 1]
 
 Wall time per frame, and the process's CPU time (all threads), which other load on the machine distorts less;
 the load average is printed with the figures. Peak memory: CPU, the process's resident high-water mark over the
@@ -110,7 +110,8 @@ def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, f
     path = folder / "speed.hytip"
     runs = {
         "estimate": lambda: codec.estimate(iter(frames), qp=qp, i_quality=i_quality),
-        **{k: (lambda k=k: codec.estimate(iter(frames), qp=qp, i_quality=i_quality, kernels=k)) for k in KERNEL_MODES},
+        **{k: (lambda k=k: codec.estimate(iter(frames), qp=qp, i_quality=i_quality, kernels=k))
+           for k in KERNEL_MODES},
         "batched": lambda: codec.estimate_points(iter(frames), BATCH_POINTS),
         "compress": lambda: codec.compress(iter(frames), path, qp=qp, i_quality=i_quality),
         "decompress": lambda: codec.decompress(path),

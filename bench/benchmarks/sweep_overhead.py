@@ -6,10 +6,10 @@ model, and coded frames per second of the whole sweep.
 
 A WxH crop of the bundled clip (from a part with motion) is swept with HyTIP (estimated rates, 2 rate points,
 BT.601) in a fresh output folder. Model time is the codec's own per-frame time (`enc_seconds`: the coding calls,
-less their waits for input, which are printed apart); job time is each job's wall time in its worker, less the model load of a worker's first job
-(`load_seconds` of its record); overhead = job time / model time - 1. The sweep's one-time costs (model load, the
-complexity count, the results table) are printed apart. Without trained weights use the golden test checkpoint (same architecture and arithmetic, so the same
-cost).
+less their waits for input, which are printed apart); job time is each job's wall time in its worker, less the
+model load of a worker's first job (`load_seconds` of its record); overhead = job time / model time - 1. The sweep's
+one-time costs (model load, the complexity count, the results table) are printed apart. Without trained weights use
+the golden test checkpoint (same architecture and arithmetic, so the same cost).
 """
 from __future__ import annotations
 

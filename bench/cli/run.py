@@ -17,11 +17,11 @@ from bench.codecs.encoders import ENCODERS
 from bench.data.catalog import COLOR_TRANSFORMS
 from bench.data.colour import FILTERS
 from bench.errors import InputError
-from hytip.fast import KERNELS
 from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
 from bench.sweep.jobs import check_configs, run_jobs
 from bench.sweep.runner import lanes, make_jobs
 from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
+from hytip.fast import KERNELS
 
 HYTIP_MODELS = ("PSNR-RGB", "MS-SSIM-RGB")
 HYTIP_KMAC_PER_PIXEL = 1266  # encode, one P-frame (run_bench.py complexity), for the dry run's estimate of the work
