@@ -2,8 +2,9 @@
 
 * ``Codec.estimate(frames, ...)``: the forward path; the rate of every frame is estimated from the
   likelihoods (Σ −log2 p, as the paper's tables), nothing is entropy coded. ``kernels="fast"`` runs the fast
-  kernels (``hytip.fast``), ``kernels="bf16"`` those with the inter coder's transforms in bfloat16;
-  ``Codec.estimate_points`` codes several rate points in one pass, as one batch.
+  kernels (``hytip.fast``), ``kernels="bf16"`` those with the inter coder's transforms in bfloat16, ``"tf32"``
+  the exact ones with TensorFloat-32 on CUDA (``KERNELS``); ``Codec.estimate_points`` codes several rate points in
+  one pass, as one batch.
 * ``Codec.compress(frames, path, ...)`` runs the same single pass, entropy codes its symbols (rANS,
   ``hytip.entropy_coding``) and writes our container (``hytip.bitstream``); ``Codec.decompress(path)`` reads
   it back. On the same device and settings the decoded frames equal the encoder's reconstructions exactly;
@@ -21,6 +22,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,13 +35,17 @@ from .allocator import keep_freed_memory
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .entropy_models import estimate_bpp
 from .errors import HytipError
-from .fast import KERNELS, fast_input, fast_model
+from .fast import FAST_KERNELS, fast_input, fast_model
 from .gop import GOP_SIZE, FramePlan, iter_plan, pad_to_multiple, padding, plan_frames, unpad
 from .inter import frame_type_index
 from .intra import PAD as INTRA_PAD
 from .model import HyTIP, TemporalState
 
 MAX_INDEX = bs.MAX_INDEX
+# "exact" and "tf32" run the model itself (NCHW), "fast" and "bf16" a copy (hytip.fast). On CUDA every kernel set but
+# "tf32" computes float32 convolutions and matrix products in float32: PyTorch's default lets cuDNN use TensorFloat-32
+# (10-bit mantissa) on Ampere and later GPUs, which the official code, leaving that default, does.
+KERNELS = ("exact", *FAST_KERNELS, "tf32")
 I_COMPONENTS = ("y", "z")
 P_COMPONENTS = ("mv_y", "mv_z", "y", "z")        # also the order of the P-frame strings' symbol groups
 
@@ -118,6 +124,17 @@ def set_deterministic(threads: int = 1) -> None:
     torch.set_num_threads(threads)
 
 
+@contextmanager
+def _tf32(allowed: bool):
+    """TensorFloat-32 in CUDA convolutions and matrix products on or off (process-wide flags), restored after."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def _check_index(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INDEX:
         raise CodecInputError(f"{name}: expected an integer in 0..{MAX_INDEX}, found {value!r}")
@@ -192,7 +209,7 @@ class Codec:
 
     def __init__(self, model: HyTIP, checkpoint: CheckpointInfo, deterministic: bool = False):
         self.model = model.eval()
-        self._models = {"exact": self.model}
+        self._models = {"exact": self.model, "tf32": self.model}
         self.checkpoint = checkpoint
         self.deterministic = deterministic
         self.checkpoint_id = bytes.fromhex(checkpoint.sha256)[:bs.CHECKPOINT_ID_BYTES]
@@ -209,6 +226,9 @@ class Codec:
         """The model of a kernels value; the fast copies are made on first use."""
         if kernels not in KERNELS:
             raise CodecInputError(f"kernels {kernels!r}: expected one of {', '.join(KERNELS)}")
+        if kernels == "tf32" and self.device.type != "cuda":
+            raise CodecInputError(f"kernels 'tf32': TensorFloat-32 exists on CUDA devices only; this codec runs on "
+                                  f"{self.device}")
         if kernels not in self._models:
             self._models[kernels] = fast_model(self.model, kernels)
         return self._models[kernels]
@@ -221,8 +241,9 @@ class Codec:
 
         ``intra_period`` None: one GOP; ``scene_cuts``: 1-based frame numbers coded as I-frames. ``kernels``
         (``hytip.fast``): "exact" (the official numerics), "fast" (other float32 kernels, which round differently
-        in the last bits, within the golden tolerances) or "bf16" (the inter coder's transforms in bfloat16: a
-        larger drift, which ``bench.benchmarks.codec_speed`` prints)."""
+        in the last bits, within the golden tolerances), "bf16" (the inter coder's transforms in bfloat16: a
+        larger drift, which ``bench.benchmarks.codec_speed`` prints) or "tf32" (CUDA only: the exact kernels with
+        TensorFloat-32 convolutions, PyTorch's default, which every other kernel set turns off)."""
         for results, _ in self._code(frames, [(qp, i_quality)], intra_period, scene_cuts, real=False,
                                      kernels=kernels):
             yield results[0]
@@ -269,7 +290,7 @@ class Codec:
         padded = (height + pads[1], width + pads[0])
         ref, state = None, TemporalState()
         for p, record in zip(plan, records):
-            with torch.inference_mode():
+            with torch.inference_mode(), _tf32(False):
                 try:
                     if p.type == "I":
                         ref, symbols = self._decode_intra(record.strings[0], header.i_quality, padded)
@@ -345,11 +366,11 @@ class Codec:
                          (torch.tensor([q for q, _ in points]), torch.tensor([i for _, i in points])))
         plan = iter_plan(intra_period, scene_cuts)
         model = self._model(kernels)
-        fast = kernels != "exact"
+        fast = kernels in FAST_KERNELS
         ref, state = None, TemporalState()
         for x, p in zip(self._frames(frames), plan):
-            # Inference mode per frame, not across the yield: it is thread-wide state.
-            with torch.inference_mode():
+            # Inference mode (thread-wide) and the TF32 flags (process-wide) per frame, not across the yield.
+            with torch.inference_mode(), _tf32(kernels == "tf32"):
                 batch = x.repeat(n, 1, 1, 1) if n > 1 else x
                 x_pad, pads = pad_to_multiple(fast_input(batch) if fast else batch)
                 if p.type == "I":

@@ -31,7 +31,7 @@ import torch.nn as nn
 from .inter import Inter
 from .layers import _DepthConvBlock, _GatedFFN, _SumFFN
 
-KERNELS = ("exact", "fast", "bf16")
+FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of the model (hytip.codec.KERNELS)
 LAYOUT = torch.channels_last
 TILE_PIXELS = 1 << 18     # pixels per row tile (halo included) of the depth-conv blocks
 
@@ -119,8 +119,8 @@ class _InBFloat16(nn.Module):
 def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
     """A copy of ``model`` (its weights unchanged) for the ``kernels`` "fast" or "bf16"; ``model`` itself is left as
     it is."""
-    if kernels not in KERNELS[1:]:
-        raise ValueError(f"kernels {kernels!r}: expected one of {', '.join(KERNELS[1:])} for a fast copy")
+    if kernels not in FAST_KERNELS:
+        raise ValueError(f"kernels {kernels!r}: expected one of {', '.join(FAST_KERNELS)} for a fast copy")
     fast = copy.deepcopy(model)
     for parent in list(fast.modules()):
         for name, child in parent.named_children():

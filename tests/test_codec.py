@@ -234,3 +234,25 @@ def test_single_gop_with_ref_feature_reset_round_trips(codec, tmp_path):
     assert bs.read(path)[0].intra_period == 0
     dec = list(codec.decompress(path))
     assert all(torch.equal(d.recon, e.recon) for d, e in zip(dec, enc))
+
+
+def test_every_kernel_set_but_tf32_turns_tensorfloat32_off_while_coding(codec, tmp_path):
+    """PyTorch lets cuDNN use TensorFloat-32 by default (the official code leaves it so): the codec turns it off for
+    the model's calls, encoder and decoder alike, and restores the process's flags after; tf32 is CUDA-only."""
+    x = torch.rand(2, 3, 64, 64)
+    seen = []
+    hook = codec.model.inter.contextual_decoder.register_forward_hook(
+        lambda m, i, o: seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        list(codec.estimate(iter(x), qp=0, i_quality=0))
+        list(codec.compress(iter(x), tmp_path / "s.hytip", qp=0, i_quality=0))
+        list(codec.decompress(tmp_path / "s.hytip"))
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        hook.remove()
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    assert seen == [(False, False)] * 3                # one P-frame each: estimate, compress, decompress
+    with pytest.raises(hytip.CodecInputError, match="TensorFloat-32 exists on CUDA devices only"):
+        next(codec.estimate(iter(x), qp=0, i_quality=0, kernels="tf32"))

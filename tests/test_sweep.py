@@ -164,6 +164,17 @@ def test_failing_job_is_recorded_and_the_sweep_goes_on(data, tmp_path, capsys):
     assert sorted(pd.read_csv(out / "results.csv")["sequence"]) == ["a", "a"]
 
 
+def test_tf32_kernels_on_the_cpu_fail_each_job_with_the_reason(data, tmp_path, capsys):
+    """TensorFloat-32 exists on CUDA only: on the CPU each tf32 job fails and says why; the sweep goes on."""
+    out = tmp_path / "tf32"
+    code, text = cli(argv(data, out, "--sequences", "a", "--color-transforms", "BT601", "--kernels", "tf32",
+                          codecs=("hytip",)), capsys)
+    assert code == 1 and "0 done, 0 skipped (done before), 2 failed" in text
+    failed = [json.loads(p.read_text()) for p in (out / "records").glob("*-tf32__estimated__*.json")]
+    assert len(failed) == 2 and all(r["status"] == "failed" and "TensorFloat-32 exists on CUDA devices only"
+                                    in r["error"] for r in failed)
+
+
 def test_missing_checkpoint_and_file_are_reported_together_before_anything_runs(data, tmp_path, capsys):
     args = argv(data, tmp_path / "x") + ["--checkpoint", "MS-SSIM-RGB=/nonexistent/MS-SSIM-RGB.pth.tar",
                                          "--sequences", "a", "zz"]
@@ -286,8 +297,8 @@ def test_colour_filter_override_reaches_every_job_and_its_config_hash(data):
 @pytest.mark.parametrize("kernels", ["fast", "bf16"])
 def test_fast_kernels_are_their_own_jobs_and_estimated_only(data, tmp_path, capsys, kernels):
     """--kernels fast / bf16: own job keys, config hash and curve (codec_config says which kernels); rates and
-    PSNR-RGB within the golden tolerances (bf16: golden.BF16) of the exact kernels' on the same frames; refused with real bitstreams
-    before anything runs."""
+    PSNR-RGB within the golden tolerances (bf16: golden.BF16) of the exact kernels' on the same frames; refused with
+    real bitstreams before anything runs."""
     exact_out, fast_out = tmp_path / "exact", tmp_path / kernels
     common = ("--sequences", "a", "--color-transforms", "BT601")
     assert cli(argv(data, exact_out, *common, codecs=("hytip",)), capsys)[0] == 0

@@ -3,15 +3,17 @@
 Times every frame of a short sequence (I, then P-frames) in each mode: `estimate` (forward path only, exact
 kernels), `fast` (the same with the fast kernels, hytip.fast), `bf16` (the fast kernels with the inter coder's
 transforms in bfloat16: fast where the CPU has native bfloat16 instructions (the protocol line says) or on a GPU),
-`batched` (the exact estimate of the rate points BATCH_POINTS coded as one batch, one pass per frame; its throughput
-against one point at a time is printed), `compress` (forward + rANS + container) and `decompress`, at each requested
-size. The P-frame time is the mean over the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest
-run's figure is kept. With `estimate` and `fast` or `bf16`, their drift against the exact kernels is printed per
-frame (recon, estimated rate, PSNR-RGB). The input is the bundled Big Buck Bunny clip scaled by ffmpeg to the coded
-size, so the content is real video. A warm-up sequence runs first (oneDNN / cuDNN primitive creation is not part of the per-frame cost).
+`tf32` (CUDA only: the exact kernels with TensorFloat-32, which every other mode turns off), `batched` (the exact
+estimate of the rate points BATCH_POINTS coded as one batch, one pass per frame; its throughput against one point at
+a time is printed), `compress` (forward + rANS + container) and `decompress`, at each requested size. The P-frame
+time is the mean over the P-frames with a temporal prior (frame 3 on); with --repeat, the fastest run's figure is
+kept. With `estimate` and `fast`, `bf16` or `tf32`, their drift against the exact kernels is printed per frame
+(recon, estimated rate, PSNR-RGB). The input is the bundled Big Buck Bunny clip scaled by ffmpeg to the coded size,
+so the content is real video. A warm-up sequence runs first (oneDNN / cuDNN primitive creation is not part of the
+per-frame cost).
 
     python -m bench.benchmarks.codec_speed --checkpoint PSNR-RGB.pth.tar [--sizes 448x256 1920x1024]
-        [--modes estimate fast bf16 batched compress decompress] [--frames 4] [--threads 2] [--device cpu cuda]
+        [--modes estimate fast bf16 tf32 batched compress decompress] [--frames 4] [--threads 2] [--device cpu cuda]
         [--qp 0] [--i-quality 0] [--repeat 1]
 
 Wall time per frame, and the process's CPU time (all threads), which other load on the machine distorts less;
@@ -98,8 +100,8 @@ def _timed(results, device: torch.device) -> tuple[list[tuple[str, float, float]
         kept.append(r)
 
 
-MODES = ("estimate", "fast", "bf16", "batched", "compress", "decompress")
-KERNEL_MODES = ("fast", "bf16")     # estimate with these kernels (hytip.fast)
+MODES = ("estimate", "fast", "bf16", "tf32", "batched", "compress", "decompress")
+KERNEL_MODES = ("fast", "bf16", "tf32")     # estimate with these kernels (hytip.codec.KERNELS); tf32 on CUDA only
 BATCH_POINTS = ((0, 0), (21, 21), (42, 42), (63, 63))     # (QP, I-quality) coded as one batch in mode "batched"
 
 
@@ -174,7 +176,7 @@ def main() -> None:
             for size in args.sizes:
                 width, height = (int(v) for v in size.split("x"))
                 frames = clip_frames(width, height, args.frames)
-                modes = [m for m in MODES if m in args.modes]
+                modes = [m for m in MODES if m in args.modes and (m != "tf32" or device.startswith("cuda"))]
                 if not args.no_warmup:
                     measure(codec, frames[:3], args.qp, args.i_quality, Path(tmp), modes)
                 runs = [measure(codec, frames, args.qp, args.i_quality, Path(tmp), modes)

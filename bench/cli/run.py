@@ -21,7 +21,7 @@ from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
 from bench.sweep.jobs import check_configs, run_jobs
 from bench.sweep.runner import lanes, make_jobs
 from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
-from hytip.fast import KERNELS
+from hytip.codec import KERNELS
 
 HYTIP_MODELS = ("PSNR-RGB", "MS-SSIM-RGB")
 HYTIP_KMAC_PER_PIXEL = 1266  # encode, one P-frame (run_bench.py complexity), for the dry run's estimate of the work
@@ -210,9 +210,10 @@ def register(subparsers) -> None:
     ex.add_argument("--devices", help="'auto' (every visible GPU, else the CPU), or e.g. cuda:0,cuda:1 or cpu")
     ex.add_argument("--threads", type=int, help="CPU threads of the HyTIP worker (default: torch's)")
     ex.add_argument("--kernels", choices=KERNELS,
-                    help="HyTIP kernels: exact (default; the official numerics), fast (NHWC, estimated rates only, "
-                         "within the golden tolerances) or bf16 (fast, with the inter coder's transforms in bfloat16: "
-                         "estimated rates only, a larger drift; see README)")
+                    help="HyTIP kernels: exact (default; the official numerics, float32 also on CUDA), fast (NHWC, "
+                         "estimated rates only, within the golden tolerances), bf16 (fast, with the inter coder's "
+                         "transforms in bfloat16: estimated rates only, a larger drift; see README) or tf32 (exact "
+                         "with TensorFloat-32 on CUDA, as PyTorch's default: estimated rates only)")
     ex.add_argument("--encoder-jobs", type=int, help="parallel conventional-encoder jobs (default 1)")
     ex.add_argument("--threads-per-encoder", type=int, help="threads of each encoder (default 1)")
     ex.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",

@@ -26,7 +26,7 @@ from bench.codecs.base import SourceSpec, frame_metrics, json_number, reference_
 from bench.data.colour import ColourSpec
 from bench.data.prefetch import Prefetch
 from bench.errors import InputError
-from hytip.fast import KERNELS
+from hytip.codec import KERNELS
 
 METRICS_BEHIND = 2       # frames whose metrics may still be computing while the model codes the next one
 MODELS = ("PSNR-RGB", "MS-SSIM-RGB")  # the release's two checkpoints; any other name labels a user's model
@@ -110,7 +110,7 @@ class HytipCodec:
     checkpoint: str
     model: str = "PSNR-RGB"
     threads: int | None = None
-    kernels: str = "exact"          # or "fast" / "bf16" (hytip.fast): estimated rates only
+    kernels: str = "exact"          # or "fast" / "bf16" / "tf32" (hytip.codec.KERNELS): estimated rates only
 
     name = "HyTIP"
 

@@ -6,7 +6,7 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
 
     codecs:                 # HyTIP: one entry per checkpoint (metric model); conventional: one per encoder
       - {codec: hytip, model: PSNR-RGB}   # checkpoint: default models/PSNR-RGB.pth.tar or the fetch-weights cache;
-                                          # kernels: exact (default), fast or bf16 (estimated rates; hytip.fast)
+                                          # kernels: exact (default), fast, bf16 or tf32 (estimated rates)
       - {codec: x265, qps: [22, 27, 32, 37], mode: yuv420, threads: 1}
       - {codec: vtm, encoder_app: ..., decoder_app: ..., cfg: ...}
     datasets: [UVG, HEVC-B]            # from datasets.yaml (plus catalogs:); or
