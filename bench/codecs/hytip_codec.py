@@ -154,9 +154,11 @@ class HytipCodec:
         per_frame: dict[str, list] = {"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []}
         recon_hashes, metrics = [], []
         # On a GPU the metrics (MS-SSIM, the recon's YUV conversion) run beside the model, a few frames behind it at
-        # most; on the CPU the model's threads already use every core, so they run in turn with it.
+        # most; on the CPU the model's threads already use every core, so they run in turn with it, as they do with
+        # the tf32 kernels, which turn TensorFloat-32 on (process-wide) for their frames only.
         with _Reader(source, spec) as reader, ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
-            submit = pool.submit if device.startswith("cuda") else _computed
+            beside = device.startswith("cuda") and self.kernels != "tf32"
+            submit = pool.submit if beside else _computed
             coded = (codec.compress(reader, stream, **options) if stream
                      else codec.estimate(reader, kernels=self.kernels, **options))
             started, waited_before = _sync(device), 0.0
