@@ -2,6 +2,8 @@
 
 PSNR-RGB is 10*log10(1/mse) with the MSE over all 3*H*W values; MS-SSIM-RGB is pytorch-msssim's MS_SSIM with its
 defaults (per channel, then the channel mean). Averaging over frames, GOPs and sequences belongs to the analysis stage.
+MS-SSIM on a GPU turns TensorFloat-32 off for the process (PyTorch lets cuDNN use it by default): its window
+convolutions are float32 wherever they run, as `hytip.load` makes the codec's.
 """
 from __future__ import annotations
 
@@ -27,11 +29,17 @@ def psnr_rgb(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1 / mse)
 
 
+def _float32_convolutions(x: torch.Tensor) -> None:
+    if x.is_cuda:
+        torch.backends.cudnn.allow_tf32 = False
+
+
 def msssim_rgb(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Per-image MS-SSIM for [N,3,H,W] tensors in [0,1]; NaN when the frame is too small for 5 scales."""
     _check_pair(x, ref)
     if min(x.shape[-2:]) < MSSSIM_MIN_SIDE:
         return torch.full((x.shape[0],), math.nan, dtype=torch.float64)
+    _float32_convolutions(x)
     return ms_ssim(x.float(), ref.float(), data_range=1.0, size_average=False).double()
 
 
@@ -47,4 +55,5 @@ def msssim_plane(x: np.ndarray, ref: np.ndarray, peak: int, device: str | torch.
     if min(x.shape) < MSSSIM_MIN_SIDE:
         return math.nan
     planes = [torch.from_numpy(a.astype(np.float32) / peak)[None, None].to(device) for a in (x, ref)]
+    _float32_convolutions(planes[0])
     return float(ms_ssim(planes[0], planes[1], data_range=1.0, size_average=False))
