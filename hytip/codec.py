@@ -229,6 +229,11 @@ class Codec:
         if kernels == "tf32" and self.device.type != "cuda":
             raise CodecInputError(f"kernels 'tf32': TensorFloat-32 exists on CUDA devices only; this codec runs on "
                                   f"{self.device}")
+        # Where a GPU has no bfloat16, CUDA autocast would fall back to float32 with a warning, under a bf16 label.
+        if kernels == "bf16" and self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                if not torch.cuda.is_bf16_supported():
+                    raise CodecInputError(f"kernels 'bf16': {torch.cuda.get_device_name()} has no bfloat16")
         if kernels not in self._models:
             self._models[kernels] = fast_model(self.model, kernels)
         return self._models[kernels]
