@@ -245,7 +245,7 @@ class Codec:
         """Code ``frames`` ([3,H,W] or [1,3,H,W] floats in [0,1], read one at a time) with estimated rates.
 
         ``intra_period`` None: one GOP; ``scene_cuts``: 1-based frame numbers coded as I-frames. ``kernels``
-        (``hytip.fast``): "exact" (the official numerics), "fast" (other float32 kernels, which round differently
+        (``KERNELS``): "exact" (the official numerics), "fast" (other float32 kernels, which round differently
         in the last bits, within the golden tolerances), "bf16" (the inter coder's transforms in bfloat16: a
         larger drift, which ``bench.benchmarks.codec_speed`` prints) or "tf32" (CUDA only: the exact kernels with
         TensorFloat-32 convolutions, PyTorch's default, which every other kernel set turns off)."""

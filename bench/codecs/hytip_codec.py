@@ -3,9 +3,9 @@
 Frames are read, converted with the run's ColourSpec and centre-cropped a few frames ahead of the model, in a
 background thread (bench.data.prefetch), then coded with `hytip.Codec` in one of two rate modes: `estimated`
 (Σ −log2 p, the paper's tables) or `real` (entropy-coded stream written under the job's bitstream folder, then
-decoded; the record says whether every decoded frame equals the encoder's reconstruction). Encode and decode seconds are per
-frame, synchronised on CUDA and without the time the model waited for its input, which the result gives apart
-(`input_wait_seconds`: a stall shows there). On a GPU, per-frame metrics are computed in another thread, behind the
+decoded; the record says whether every decoded frame equals the encoder's reconstruction). Encode and decode seconds
+are per frame, synchronised on CUDA and without the time the model waited for its input, which the result gives
+apart (`input_wait_seconds`: a stall shows there). On a GPU, per-frame metrics are computed in another thread, behind the
 model.
 """
 from __future__ import annotations
