@@ -1,4 +1,5 @@
-"""bench.sweep.jobs: stable keys, atomic records, skip of finished jobs, retries of failed and killed ones, parallel runs."""
+"""bench.sweep.jobs: stable keys, atomic records, skip of finished jobs, retries of failed and killed ones, parallel runs,
+batches of jobs."""
 import json
 import os
 
@@ -7,6 +8,7 @@ import pytest
 from bench.errors import InputError
 from bench.sweep.jobs import (
     Job,
+    Lane,
     job_key,
     load_record,
     record_path,
@@ -35,6 +37,19 @@ def die_once(flag):
         open(flag, "w").close()
         os._exit(9)  # as a killed worker: no exception, no record
     return {"ok": True}
+
+
+def squares(members, fail=False):
+    """batch_fn of `square` jobs: one line per call, listing its members."""
+    with open(members[0]["log"], "a") as f:
+        f.write(" ".join(str(m["x"]) for m in members) + "\n")
+    if fail:
+        raise RuntimeError("batch fails")
+    return [{"x": m["x"], "square": m["x"] ** 2, "pid": os.getpid(), "batch": len(members)} for m in members]
+
+
+def failing_squares(members):
+    return squares(members, fail=True)
 
 
 def not_json():
@@ -114,3 +129,32 @@ def test_write_record_is_atomic_and_keys_must_be_unique(tmp_path):
     assert json.loads(path.read_text()) == {"a": 2} and [p.name for p in tmp_path.iterdir()] == ["r.json"]
     with pytest.raises(InputError, match="given to two jobs"):
         run_jobs([Job("k", square), Job("k", square)], tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_jobs_of_one_batch_tag_run_together_each_with_its_own_record(tmp_path, workers):
+    """A lane of batch 3 runs 3 jobs of one tag in one batch_fn call, the 4th (and an untagged job) alone with their
+    fn; each has its own done record. A rerun batches only the jobs not done; a failing batch fails each member."""
+    log, rec = tmp_path / "calls.txt", tmp_path / "rec"
+    jobs = [Job(job_key("sq", x), square, {"x": x, "log": str(log)}, batch="g", batch_fn=squares) for x in range(4)]
+    jobs.append(Job("alone", square, {"x": 9, "log": str(log)}))
+    lane = [Lane("cpu", workers, batch=3)]
+    first = run_jobs(jobs, rec, lanes=lane, progress=False)
+    assert first.ok and sorted(first.ran) == sorted(j.key for j in jobs)
+    assert _lines(log) == ["0 1 2", "3", "9"]
+    for x in range(4):
+        record = load_record(rec, f"sq__{x}")
+        assert record["status"] == "done" and record["result"]["square"] == x * x
+        assert record["result"].get("batch") == (3 if x < 3 else None)
+        assert record.get("batch") == (["sq__0", "sq__1", "sq__2"] if x < 3 else None)
+    record_path(rec, "sq__0").unlink()
+    record_path(rec, "sq__3").unlink()
+    second = run_jobs(jobs, rec, lanes=lane, progress=False)
+    assert sorted(second.ran) == ["sq__0", "sq__3"] and len(second.skipped) == 3
+    assert _lines(log)[3:] == ["0 3"]
+    failing = [Job(job_key("f", x), square, {"x": x, "log": str(log)}, batch="h", batch_fn=failing_squares)
+               for x in range(2)]
+    third = run_jobs(failing + jobs, rec, lanes=lane, progress=False)
+    assert set(third.failed) == {"f__0", "f__1"} and len(third.skipped) == 5
+    assert all("RuntimeError: batch fails" in third.failed[k] and "failing_squares" in load_record(rec, k)["traceback"]
+               for k in third.failed)

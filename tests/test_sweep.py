@@ -127,10 +127,11 @@ def test_two_sequence_sweep_end_to_end_then_resume_and_force(data, tmp_path, cap
 def test_real_mode_decodes_and_checks_every_stream(data, tmp_path, capsys):
     out = tmp_path / "real"
     code, text = cli(argv(data, out, "--rate-mode", "real", "--sequences", "a", "--color-transforms", "BT601",
-                          codecs=("hytip",)), capsys)
+                          "--rate-point-batch", "2", codecs=("hytip",)), capsys)
     assert code == 0, text
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 2 and (table["decode_check"] == "equal").all() and table["dec_seconds"].gt(0).all()
+    assert (table["rate_point_batch"] == 1).all()   # --rate-point-batch 2: a stream is coded one point at a time
     loads = []
     for job in table["job"]:
         stream = out / "bitstreams" / job / "sequence.hytip"
@@ -147,6 +148,42 @@ def test_real_mode_decodes_and_checks_every_stream(data, tmp_path, capsys):
         loads.append(result["load_seconds"])
     # The model is loaded once per worker process (this one on the CPU), in its first job at most.
     assert all(v >= 0 for v in loads) and sum(v > 0.05 for v in loads) <= 1
+
+
+def test_rate_points_of_a_sequence_in_one_batch_each_with_its_record(data, tmp_path, capsys, monkeypatch):
+    """--rate-point-batch 2: a sequence's two rate points coded as one batch (hytip.Codec.estimate_points), each with
+    its own record, job and config hash as when coded one at a time (a rerun without the batch skips them), rates and
+    PSNR-RGB within the golden tolerances of the unbatched run; a GPU out of memory for the batch codes its points one
+    at a time."""
+    single, batched = tmp_path / "single", tmp_path / "batched"
+    common = ("--sequences", "a", "--color-transforms", "BT601")
+    assert cli(argv(data, single, *common, codecs=("hytip",)), capsys)[0] == 0
+    code, text = cli(argv(data, batched, *common, "--rate-point-batch", "2", codecs=("hytip",)), capsys)
+    assert code == 0 and "2 done, 0 skipped" in text, text
+    one, two = (pd.read_csv(o / "results.csv").sort_values("qp").reset_index() for o in (single, batched))
+    assert list(one["rate_point_batch"]) == [1, 1] and list(two["rate_point_batch"]) == [2, 2]
+    assert list(one["job"]) == list(two["job"]) and list(one["config_sha256"]) == list(two["config_sha256"])
+    assert two["codec_command"].str.startswith("hytip.Codec.estimate_points(<2 points>").all()
+    tol = golden.SUGGESTED
+    assert (abs(two["bpp"] / one["bpp"] - 1) <= tol.est_bpp_total_rel).all()
+    assert (abs(two["psnr_rgb"] - one["psnr_rgb"]) <= tol.psnr_rgb_abs_db).all()
+    records = [json.loads((batched / "records" / f"{job}.json").read_text()) for job in two["job"]]
+    assert all(sorted(r["batch"]) == sorted(two["job"]) for r in records)
+    # One reader fed both points: its wait, like the model load, is on the batch's first point only.
+    assert sum(r["result"]["input_wait_seconds"] > 0 for r in records) == 1
+    assert "0 done, 2 skipped" in cli(argv(data, batched, *common, codecs=("hytip",)), capsys)[1]
+
+    def out_of_memory(self, frames, points, **options):
+        if len(points) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+        yield from original(self, frames, points, **options)
+
+    original = hytip.Codec.estimate_points
+    monkeypatch.setattr(hytip.Codec, "estimate_points", out_of_memory)
+    split = tmp_path / "split"
+    assert cli(argv(data, split, *common, "--rate-point-batch", "2", codecs=("hytip",)), capsys)[0] == 0
+    three = pd.read_csv(split / "results.csv").sort_values("qp").reset_index()
+    assert list(three["rate_point_batch"]) == [1, 1] and list(three["bpp"]) == list(one["bpp"])
 
 
 def test_failing_job_is_recorded_and_the_sweep_goes_on(data, tmp_path, capsys):
@@ -292,6 +329,18 @@ def test_colour_filter_override_reaches_every_job_and_its_config_hash(data):
     assert all(spec_config(a, "real") != spec_config(b, "real") for a, b in zip(plain, ffmpeg))
     with pytest.raises(InputError, match="protocol color_filter 'cubic'"):
         expand(SweepConfig(**base, protocol={"color_filter": "cubic"}))
+
+
+@pytest.mark.parametrize("execution, error", [
+    ({"rate_point_batch": 0}, "execution rate_point_batch: expected auto or a positive integer, found 0"),
+    ({"rate_point_batch": "all"}, "execution rate_point_batch: expected auto or a positive integer, found 'all'"),
+    ({"gpus": 2}, "execution: unknown key(s) gpus; expected complexity_counters, devices,")])
+def test_execution_settings_are_checked(data, execution, error):
+    config = SweepConfig(codecs=[{"codec": "x264"}], datasets=["Tiny"], catalogs=[str(data / "tiny.yaml")],
+                         data_root=str(data), execution=execution)
+    with pytest.raises(InputError) as raised:
+        config.validate()
+    assert error in str(raised.value)
 
 
 @pytest.mark.parametrize("kernels", ["fast", "bf16"])

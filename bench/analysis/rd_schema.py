@@ -34,7 +34,7 @@ TEXT_COLUMNS = tuple(c for c in RD_COLUMNS if c not in INT_COLUMNS + RATE_COLUMN
 OPTIONAL_TEXT = ("yuv_weights",)
 # Optional columns of the sweep's results table (`run_bench.py run`): a results table is an RD CSV with these added, so
 # `bdrate` and the reports read it unchanged. Documented in anchors/README.md ("Results columns").
-RESULT_INT_COLUMNS = ("i_quality", "qp")
+RESULT_INT_COLUMNS = ("i_quality", "qp", "rate_point_batch")
 RESULT_FLOAT_COLUMNS = ("psnr_rgb_from_mse", "psnr_y_from_mse", "psnr_u_from_mse", "psnr_v_from_mse",
                         "psnr_yuv_from_mse", "enc_seconds", "dec_seconds", "input_wait_seconds")
 RESULT_TEXT_COLUMNS = ("model", "rate_mode", "decode_check", "averaging", "scene_cuts", "job", "config_sha256",

@@ -2,14 +2,15 @@
 model, and coded frames per second of the whole sweep.
 
     python -m bench.benchmarks.sweep_overhead --checkpoint CKPT [--size 448x256] [--frames 8] [--threads 2]
-        [--filter nearest|bilinear|bicubic|ffmpeg]
+        [--filter nearest|bilinear|bicubic|ffmpeg] [--rate-point-batch N]
 
 A WxH crop of the bundled clip (from a part with motion) is swept with HyTIP (estimated rates, 2 rate points,
 BT.601) in a fresh output folder. Model time is the codec's own per-frame time (`enc_seconds`: the coding calls,
 less their waits for input, which are printed apart); job time is each job's wall time in its worker, less the
 model load of a worker's first job (`load_seconds` of its record); overhead = job time / model time - 1. The sweep's
-one-time costs (model load, the complexity count, the results table) are printed apart. Without trained weights use
-the golden test checkpoint (same architecture and arithmetic, so the same cost).
+one-time costs (model load, the complexity count, the results table) are printed apart. `--rate-point-batch 2` codes
+the two rate points as one batch (a batch's wall time counted once; compare its coded frames/s with the default's).
+Without trained weights use the golden test checkpoint (same architecture and arithmetic, so the same cost).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8, help="frames per job, one GOP (default 8)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--filter", choices=FILTERS, default="nearest", help="chroma filter (default nearest)")
+    parser.add_argument("--rate-point-batch", type=int, default=1, help="rate points per batch (default 1)")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,7 +53,7 @@ def main() -> None:
                    "fps": 25}, rate_points=[{"i_quality": 21, "qp": 21}, {"i_quality": 42, "qp": 42}],
             color_transforms=["BT601"],
             protocol={"frames": args.frames, "intra_period": args.frames, "color_filter": args.filter},
-            execution={"devices": "cpu", "threads": args.threads})
+            execution={"devices": "cpu", "threads": args.threads, "rate_point_batch": args.rate_point_batch})
         out = Path(tmp) / "out"
         started = time.perf_counter()
         assert run_sweep(config, out, progress=False) == 0
@@ -60,10 +62,12 @@ def main() -> None:
         records = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
     model = table["enc_seconds"].sum()
     load = sum(r["result"]["load_seconds"] for r in records)
-    jobs = sum(r["seconds"] for r in records) - load
+    batches = {tuple(r.get("batch") or [r["key"]]): r["seconds"] for r in records}   # a batch's records share it
+    jobs = sum(batches.values()) - load
     frames = int(table["frames"].sum())
-    print(f"sweep overhead: HyTIP estimate, {len(records)} jobs x {args.frames} frames at {width}x{height}, CPU, "
-          f"{args.threads} threads, float32, torch {torch.__version__}, BT.601 limited, {args.filter} chroma")
+    print(f"sweep overhead: HyTIP estimate, {len(records)} jobs x {args.frames} frames at {width}x{height} in "
+          f"{len(batches)} batch(es), CPU, {args.threads} threads, float32, torch {torch.__version__}, BT.601 limited, "
+          f"{args.filter} chroma")
     print(f"  model time {model:.2f} s; job wall time {jobs:.2f} s without the model load; pipeline overhead "
           f"{100 * (jobs / model - 1):.2f} % of model time (reading, conversion, crop, metrics, records)")
     print(f"  the model waited {table['input_wait_seconds'].sum():.2f} s for input (read, converted and cropped ahead "

@@ -78,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
             setattr(config, flag, getattr(args, flag))
     if args.catalog:
         config.catalogs += args.catalog
-    for flag in ("devices", "threads", "encoder_jobs"):
+    for flag in ("devices", "threads", "encoder_jobs", "rate_point_batch"):
         if getattr(args, flag) is not None:
             config.execution[flag] = getattr(args, flag)
     return config
@@ -94,6 +94,14 @@ def _checkpoints(args) -> list[tuple[str, str]]:
     if not out:
         raise InputError("hytip needs --checkpoint PATH (or MODEL=PATH), e.g. models/PSNR-RGB.pth.tar")
     return out
+
+
+def _batch(text: str):
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected auto or a positive integer")
+    return int(text)
 
 
 def _size(text: str) -> list[int]:
@@ -140,10 +148,12 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
 
         if not force:
             check_configs(jobs, out / "records")  # refuse here, not inside every array task
-        summary = run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), force=force, **(slurm or {}))
+        summary = run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), force=force,
+                               batch=execution.get("rate_point_batch", "auto"), **(slurm or {}))
     else:
         summary = run_jobs(jobs, out / "records", lanes=lanes(execution.get("devices", "auto"),
-                                                              execution.get("encoder_jobs", 1)),
+                                                              execution.get("encoder_jobs", 1),
+                                                              batch=execution.get("rate_point_batch", "auto")),
                            desc="sweep", progress=progress, force=force)
     table = write_results(out, jobs)
     remove_empty_work(out)
@@ -214,6 +224,9 @@ def register(subparsers) -> None:
                          "estimated rates only, within the golden tolerances), bf16 (fast, with the inter coder's "
                          "transforms in bfloat16: estimated rates only, a larger drift; see README) or tf32 (exact "
                          "with TensorFloat-32 on CUDA, as PyTorch's default: estimated rates only)")
+    ex.add_argument("--rate-point-batch", type=_batch, metavar="N|auto",
+                    help="HyTIP rate points of a sequence coded as one batch (estimated rates): auto (default) 4 on "
+                         "a GPU, 1 on the CPU, where a batch is slower; a GPU out of memory splits the batch")
     ex.add_argument("--encoder-jobs", type=int, help="parallel conventional-encoder jobs (default 1)")
     ex.add_argument("--threads-per-encoder", type=int, help="threads of each encoder (default 1)")
     ex.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",

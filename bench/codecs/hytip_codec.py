@@ -6,7 +6,8 @@ background thread (bench.data.prefetch), then coded with `hytip.Codec` in one of
 decoded; the record says whether every decoded frame equals the encoder's reconstruction). Encode and decode seconds
 are per frame, synchronised on CUDA and without the time the model waited for its input, which the result gives
 apart (`input_wait_seconds`: a stall shows there). On a GPU, per-frame metrics are computed in another thread, behind the
-model.
+model. Estimated rates may code several rate points of a sequence as one batch (`code_points`): a frame's seconds are
+then the batch's divided by its points (`rate_point_batch`), and the rates move in the last bits (tests/test_batch.py).
 """
 from __future__ import annotations
 
@@ -135,67 +136,111 @@ class HytipCodec:
 
     def code(self, source: SourceSpec, rate, spec: ColourSpec, *, rate_mode: str, folders: dict,
              device: str = "cpu") -> dict:
+        return self.code_points(source, [rate], spec, rate_mode=rate_mode, folders=folders, device=device)[0]
+
+    def code_points(self, source: SourceSpec, rates: list, spec: ColourSpec, *, rate_mode: str, folders: dict,
+                    device: str = "cpu") -> list[dict]:
+        """A result per rate point of ``rates``, coded as one batch (``hytip.Codec.estimate_points``; estimated
+        rates only). A GPU out of memory for the batch codes it again in two halves, down to one point at a time;
+        each result says the batch it was coded in (``rate_point_batch``)."""
         if rate_mode not in RATE_MODES:
             raise InputError(f"rate mode {rate_mode!r} is not one of {', '.join(RATE_MODES)}")
         if rate_mode == "real" and self.kernels != "exact":
             raise InputError(f"HyTIP {self.model}: the {self.kernels} kernels are for estimated rates; real "
                              "bitstreams are coded with the exact kernels (a decoder must run the encoder's)")
+        if rate_mode == "real" and len(rates) > 1:
+            raise InputError(f"HyTIP {self.model}: real bitstreams are coded one rate point at a time (a stream coded "
+                             "in a batch would decode exactly only in the same batch)")
+        try:
+            return self._code(source, rates, spec, rate_mode, folders, device)
+        except torch.cuda.OutOfMemoryError:
+            if len(rates) == 1:
+                raise
+        torch.cuda.empty_cache()
+        half = len(rates) // 2
+        return [result for part in (rates[:half], rates[half:])
+                for result in self.code_points(source, part, spec, rate_mode=rate_mode, folders=folders,
+                                               device=device)]
+
+    def _code(self, source: SourceSpec, rates: list, spec: ColourSpec, rate_mode: str, folders: dict,
+              device: str) -> list[dict]:
         loading = time.perf_counter()
         codec = _loaded(self.checkpoint, device, self.threads)
         load_seconds = time.perf_counter() - loading      # a worker's first job only: the model is then cached
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(device)
-        options = dict(qp=rate.qp, i_quality=rate.i_quality, intra_period=source.intra_period,
-                       scene_cuts=source.scene_cuts)
+        plan = dict(intra_period=source.intra_period, scene_cuts=source.scene_cuts)
         stream = None
         if rate_mode == "real":
             Path(folders["bitstreams"]).mkdir(parents=True, exist_ok=True)
             stream = Path(folders["bitstreams"]) / "sequence.hytip"
-        per_frame: dict[str, list] = {"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []}
-        recon_hashes, metrics = [], []
+        n = len(rates)
+        per_frame = [{"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []} for _ in rates]
+        recon_hashes, metrics = [], [[] for _ in rates]
         # On a GPU the metrics (MS-SSIM, the recon's YUV conversion) run beside the model, a few frames behind it at
         # most; on the CPU the model's threads already use every core, so they run in turn with it, as they do with
         # the tf32 kernels, which turn TensorFloat-32 on (process-wide) for their frames only.
         with _Reader(source, spec) as reader, ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
             beside = device.startswith("cuda") and self.kernels != "tf32"
             submit = pool.submit if beside else _computed
-            coded = (codec.compress(reader, stream, **options) if stream
-                     else codec.estimate(reader, kernels=self.kernels, **options))
+            if stream:
+                coded = ([r] for r in codec.compress(reader, stream, qp=rates[0].qp, i_quality=rates[0].i_quality,
+                                                     **plan))
+            else:
+                coded = codec.estimate_points(reader, [(r.qp, r.i_quality) for r in rates], kernels=self.kernels,
+                                              **plan)
             started, waited_before = _sync(device), 0.0
+            label = rates[0].label if n == 1 else f"{n} rate points"
             # Inside a long job a bar per frame (shown on a terminal only, so logs and tests stay clean).
-            for result in tqdm(coded, total=source.frames, desc=f"{source.name} {rate.label}", unit="frame",
-                               leave=False, disable=None):
+            for results in tqdm(coded, total=source.frames, desc=f"{source.name} {label}", unit="frame",
+                                leave=False, disable=None):
                 now = _sync(device)
                 # The codec pulls its next frame inside the call: the time it waited for one is not coding time.
-                per_frame["enc_seconds"].append(now - started - (reader.wait_seconds - waited_before))
+                seconds = (now - started - (reader.wait_seconds - waited_before)) / n
                 rgb, planes = reader.refs.pop(0)
-                per_frame["number"].append(result.number)
-                per_frame["type"].append(result.type)
-                per_frame["bits"].append(8 * result.bytes_total if stream else result.est_bits_total)
-                if len(metrics) > METRICS_BEHIND and not metrics[-METRICS_BEHIND - 1].done():
-                    metrics[-METRICS_BEHIND - 1].result()
-                metrics.append(submit(frame_metrics, result.recon, rgb, planes, source, spec))
-                if stream:
-                    recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
+                for frame, result, done in zip(per_frame, results, metrics):
+                    frame["enc_seconds"].append(seconds)
+                    frame["number"].append(result.number)
+                    frame["type"].append(result.type)
+                    frame["bits"].append(8 * result.bytes_total if stream else result.est_bits_total)
+                    if len(done) > METRICS_BEHIND and not done[-METRICS_BEHIND - 1].done():
+                        done[-METRICS_BEHIND - 1].result()
+                    done.append(submit(frame_metrics, result.recon, rgb, planes, source, spec))
+                    if stream:
+                        recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
                 waited_before, started = reader.wait_seconds, _sync(device)
-            for done in metrics:
-                for key, value in done.result().items():
-                    per_frame.setdefault(key, []).append(json_number(value))
+            for frame, done in zip(per_frame, metrics):
+                for future in done:
+                    for key, value in future.result().items():
+                        frame.setdefault(key, []).append(json_number(value))
         decode_check = "n/a"
         if stream:
             decoded, started = [], _sync(device)
             for result in codec.decompress(stream):
                 decoded.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
                 now = _sync(device)
-                per_frame["dec_seconds"].append(now - started)
+                per_frame[0]["dec_seconds"].append(now - started)
                 started = now
             decode_check = "equal" if decoded == recon_hashes else "differs"
         else:
-            per_frame["dec_seconds"] = [None] * len(per_frame["number"])
+            for frame in per_frame:
+                frame["dec_seconds"] = [None] * len(frame["number"])
+        peak, peak_what = peak_memory(device)
+        # A batch's one-time costs (the model load, the waits for input: one reader feeds every point) are on its
+        # first point, so that sums over records count them once.
+        return [self._result(source, rate, frame, rate_mode, stream, decode_check, peak, peak_what, n,
+                             load_seconds if i == 0 else 0.0, reader.wait_seconds if i == 0 else 0.0)
+                for i, (rate, frame) in enumerate(zip(rates, per_frame))]
+
+    def _result(self, source: SourceSpec, rate, per_frame: dict, rate_mode: str, stream: Path | None,
+                decode_check: str, peak: int, peak_what: str, batch: int, load_seconds: float,
+                input_wait_seconds: float) -> dict:
         crop = source.crop
         pixels = crop.width * crop.height * source.frames
         bits = 8 * stream.stat().st_size if stream else sum(per_frame["bits"])
-        peak, peak_what = peak_memory(device)
+        call = (f"compress(qp={rate.qp}, i_quality={rate.i_quality}, " if stream else
+                f"estimate(qp={rate.qp}, i_quality={rate.i_quality}, " if batch == 1 else
+                f"estimate_points(<{batch} points>, point (qp={rate.qp}, i_quality={rate.i_quality}), ")
         return {
             "codec": self.name, "version": self.model, "model": self.model, "rate": rate.label,
             "config": f"{self.model} checkpoint {Path(self.checkpoint).name} sha256 {file_sha256(self.checkpoint)}; "
@@ -207,10 +252,9 @@ class HytipCodec:
             "metrics": summarise(per_frame, source), "per_frame": per_frame, "decode_check": decode_check,
             "enc_seconds": sum(per_frame["enc_seconds"]),
             "dec_seconds": sum(per_frame["dec_seconds"]) if stream else None,
-            "input_wait_seconds": reader.wait_seconds, "load_seconds": load_seconds,
-            "peak_memory_bytes": peak, "peak_memory": peak_what, "yuv_weights": "6:1:1",
+            "input_wait_seconds": input_wait_seconds, "load_seconds": load_seconds,
+            "rate_point_batch": batch, "peak_memory_bytes": peak, "peak_memory": peak_what, "yuv_weights": "6:1:1",
             "bitstream": str(stream) if stream else None,
-            "command": f"hytip.Codec.{'compress' if stream else 'estimate'}(qp={rate.qp}, "
-                       f"i_quality={rate.i_quality}, intra_period={source.intra_period}, "
+            "command": f"hytip.Codec.{call}intra_period={source.intra_period}, "
                        f"scene_cuts={list(source.scene_cuts)})",
         }

@@ -20,6 +20,8 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
     rate_mode: estimated               # or real: entropy-coded streams, decoded and checked
     data_root: ...                     # default $HYTIP_DATA_ROOT
     execution: {devices: auto, threads: null, encoder_jobs: 1, complexity_counters: [ptflops]}   # or [ptflops, fvcore]
+                                       # rate_point_batch: auto (4 on a GPU, 1 on the CPU) or N: HyTIP estimated rate
+                                       # points of a sequence coded as one batch
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ NATIVE_RGB = "native-RGB"
 TOP_KEYS = {"name", "codecs", "datasets", "sequences", "input", "rate_points", "color_transforms", "protocol",
             "rate_mode", "data_root", "catalogs", "execution"}
 PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "crop_size", "scene_cuts", "color_filter")
+EXECUTION_KEYS = {"devices", "threads", "encoder_jobs", "complexity_counters", "rate_point_batch"}
 CODEC_KEYS = {"codec", "model", "checkpoint", "threads", "kernels", "qps", "mode", "encoder_app", "decoder_app", "cfg"}
 
 
@@ -115,6 +118,13 @@ class SweepConfig:
         for ct in self.color_transforms:
             if ct not in COLOR_TRANSFORMS:
                 raise InputError(f"colour transform {ct!r}: expected one of {', '.join(COLOR_TRANSFORMS)}")
+        unknown = sorted(set(self.execution) - EXECUTION_KEYS)
+        if unknown:
+            raise InputError(f"execution: unknown key(s) {', '.join(unknown)}; expected "
+                             f"{', '.join(sorted(EXECUTION_KEYS))}")
+        batch = self.execution.get("rate_point_batch", "auto")
+        if batch != "auto" and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise InputError(f"execution rate_point_batch: expected auto or a positive integer, found {batch!r}")
         if not self.datasets and not self.input:
             raise InputError("the sweep has no sequences: give --dataset or --input (datasets: or input: in a config)")
 

@@ -10,7 +10,9 @@ job ends, so a killed run leaves either a whole record or none:
 - a job's `config` (a hash of what its result depends on) is stored in its record; a done record of another config
   is refused rather than mixed in (`force` reruns everything);
 - jobs run on lanes (`Lane`): each lane is a process pool (or this process) that takes the jobs of its kind and
-  passes its device to them, so model jobs go to one worker per GPU while encoder jobs fill a CPU pool beside them.
+  passes its device to them, so model jobs go to one worker per GPU while encoder jobs fill a CPU pool beside them;
+- jobs that share a `batch` tag (the rate points of one sequence) may run as one call of their `batch_fn` on a lane
+  whose `batch` allows it: only those not done yet, each still under its own lock and with its own record.
 """
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ class Job:
     kwargs: dict = field(default_factory=dict)
     lane: str = "cpu"        # the kind of lane that runs it
     config: str = ""         # hash of what the result depends on; stored in the record
+    batch: str = ""          # jobs with one tag may run together: batch_fn(members=[kwargs, ...]) -> [result, ...]
+    batch_fn: Callable[..., list[dict]] | None = None
 
     def __post_init__(self):
         if not _KEY.match(self.key):
@@ -64,6 +68,7 @@ class Lane:
     start_method: str | None = None  # 'spawn' for CUDA lanes: a forked child cannot use CUDA
     initializer: Callable | None = None  # run once in each worker process (e.g. set its thread count)
     initargs: tuple = ()
+    batch: int = 1           # at most this many jobs of one batch tag per call
 
 
 @dataclass
@@ -106,35 +111,67 @@ def _is_done(record: dict | None, job: Job) -> bool:
 BUSY = "busy"
 
 
-def _execute(job: Job, out_dir: str, device: str | None = None, wait_for_lock: bool = False,
-             force: bool = False) -> dict:
-    """Run one job under its lock and write its record; runs inside the worker, so a parent crash cannot lose a
-    finished result. Returns {"status": "busy"} when another runner holds the lock and `wait_for_lock` is off."""
+def _execute(jobs: list[Job], out_dir: str, device: str | None = None, wait_for_lock: bool = False,
+             force: bool = False) -> list[dict]:
+    """Run jobs under their locks and write their records: one job with its `fn`, several (one batch tag) with one
+    call of their `batch_fn`. Runs inside the worker, so a parent crash cannot lose a finished result. A job whose lock
+    another runner holds (and `wait_for_lock` is off) gets {"status": "busy"}; one done meanwhile its record."""
     out = Path(out_dir)
-    lock = FileLock(str(out / ".locks" / f"{job.key}.lock"))
+    records: dict[str, dict] = {}
+    todo, locks = [], []
     try:
-        lock.acquire(timeout=-1 if wait_for_lock else 0)
-    except Timeout:
-        return {"status": BUSY}
-    try:
-        record = load_record(out, job.key)
-        if _is_done(record, job) and (not force or wait_for_lock):
-            return {**record, "skipped": True}  # finished by another runner meanwhile
-        started = time.time()
-        path = record_path(out, job.key)
-        kwargs = job.kwargs if device is None else {**job.kwargs, "device": device}
-        try:
-            result = job.fn(**kwargs)
-            record = {"key": job.key, "config": job.config, "started": started, "seconds": time.time() - started,
-                      "status": "done", "pid": os.getpid(), "result": result}
-            write_record(path, record)  # a result that is not JSON (NaN, objects) fails here, as the job's error
-        except Exception as exc:  # a failing job is recorded, not raised: the others must go on
-            record = {"key": job.key, "config": job.config, "started": started, "seconds": time.time() - started,
-                      "status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-            write_record(path, record)
-        return record
+        for job in jobs:
+            lock = FileLock(str(out / ".locks" / f"{job.key}.lock"))
+            try:
+                lock.acquire(timeout=-1 if wait_for_lock else 0)
+            except Timeout:
+                records[job.key] = {"status": BUSY}
+                continue
+            locks.append(lock)
+            record = load_record(out, job.key)
+            if _is_done(record, job) and (not force or wait_for_lock):
+                records[job.key] = {**record, "skipped": True}  # finished by another runner meanwhile
+            else:
+                todo.append(job)
+        if todo:
+            started = time.time()
+            extra = {} if device is None else {"device": device}
+            try:
+                if len(todo) == 1:
+                    results = [todo[0].fn(**todo[0].kwargs, **extra)]
+                else:
+                    results = todo[0].batch_fn(members=[job.kwargs for job in todo], **extra)
+                    if len(results) != len(todo):
+                        raise RuntimeError(f"batch of {len(todo)} jobs returned {len(results)} results")
+                failure = None
+            except Exception as exc:  # a failing job is recorded, not raised: the others must go on
+                results, failure = [None] * len(todo), exc
+            seconds = time.time() - started
+            for job, result in zip(todo, results):
+                head = {"key": job.key, "config": job.config, "started": started, "seconds": seconds}
+                if len(todo) > 1:
+                    head["batch"] = [other.key for other in todo]   # seconds are the batch's
+                records[job.key] = _write(out, head, result, failure)
     finally:
-        lock.release()
+        for lock in locks:
+            lock.release()
+    return [records[job.key] for job in jobs]
+
+
+def _write(out: Path, head: dict, result: dict | None, failure: Exception | None) -> dict:
+    path = record_path(out, head["key"])
+    if failure is None:
+        try:
+            record = {**head, "status": "done", "pid": os.getpid(), "result": result}
+            write_record(path, record)  # a result that is not JSON (NaN, objects) fails here, as the job's error
+            return record
+        except Exception as exc:
+            failure, trace = exc, traceback.format_exc()
+    else:
+        trace = "".join(traceback.format_exception(failure))
+    record = {**head, "status": "failed", "error": f"{type(failure).__name__}: {failure}", "traceback": trace}
+    write_record(path, record)
+    return record
 
 
 def check_configs(jobs: list[Job], out_dir: Path) -> None:
@@ -207,28 +244,44 @@ def run_jobs(jobs: Iterable[Job], out_dir, *, workers: int = 1, lanes: Iterable[
         # per GPU) get a job per worker at a time, so that none idles while another has a backlog.
         shared = {lane.kind for lane in lanes if sum(other.kind == lane.kind for other in lanes) > 1}
 
+        def take(lane: Lane) -> tuple[list[Job], bool]:
+            # The next job, with up to lane.batch - 1 more of its batch tag. A job waited for (its lock held by another
+            # runner) runs alone: waiting on several locks at once could deadlock two runners.
+            job, waited = todo[lane.kind].pop(0)
+            unit = [job]
+            if lane.batch > 1 and job.batch and not waited:
+                for item in [item for item in todo[lane.kind] if item[0].batch == job.batch and not item[1]]:
+                    if len(unit) == lane.batch:
+                        break
+                    todo[lane.kind].remove(item)
+                    unit.append(item[0])
+            return unit, waited
+
         def collect(finished) -> None:
             for future in finished:
-                job, waited, i = pending.pop(future)
+                unit, waited, i = pending.pop(future)
                 busy[i] -= 1
                 try:
-                    record = future.result()
+                    records = future.result()
                 except Exception as exc:  # the worker process died (killed, out of memory): no record written
-                    record = {"status": "failed", "error": f"worker process failed: {type(exc).__name__}: {exc}"}
-                settle(job, waited, record)
+                    records = [{"status": "failed", "error": f"worker process failed: {type(exc).__name__}: {exc}"}]
+                    records *= len(unit)
+                for job, record in zip(unit, records):
+                    settle(job, waited, record)
 
         while any(todo.values()) or pending:
             for i, lane in enumerate(lanes):
                 queue = todo.get(lane.kind, [])
                 while queue and lane.workers and (lane.kind not in shared or busy[i] < lane.workers):
-                    job, waited = queue.pop(0)
-                    future = pools[i].submit(_execute, job, str(out_dir), lane.device, waited, force)
-                    pending[future] = (job, waited, i)
+                    unit, waited = take(lane)
+                    future = pools[i].submit(_execute, unit, str(out_dir), lane.device, waited, force)
+                    pending[future] = (unit, waited, i)
                     busy[i] += 1
             local = next((lane for lane in lanes if lane.workers == 0 and todo.get(lane.kind)), None)
             if local is not None:  # pools work on while this process runs one of its own jobs
-                job, waited = todo[local.kind].pop(0)
-                settle(job, waited, _execute(job, str(out_dir), local.device, waited, force))
+                unit, waited = take(local)
+                for job, record in zip(unit, _execute(unit, str(out_dir), local.device, waited, force)):
+                    settle(job, waited, record)
                 collect([f for f in list(pending) if f.done()])
             elif pending:
                 collect(wait(pending, return_when=FIRST_COMPLETED)[0])

@@ -3,7 +3,9 @@
 A job's record holds the codec's result plus the row of the results table (`row`), the frame plan (intra period,
 scene cuts) and provenance. Its config hash covers everything the result depends on (codec identity with the
 checkpoint's sha256, source, protocol, colour spec, rate point, rate mode), so records of another configuration
-are refused, never mixed in (bench.sweep.jobs).
+are refused, never mixed in (bench.sweep.jobs). HyTIP's estimated rate points of one sequence may run as one batch
+(`execution: rate_point_batch`), each still with its own record; the batch size is an execution setting, as the device
+is: the row says it (`rate_point_batch`), the hash does not cover it.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from bench.sweep.config import JobSpec
 from bench.sweep.jobs import Job, Lane, job_key
 
 MODEL_LANE, ENCODER_LANE = "model", "encoder"
+AUTO_BATCH_GPU = 4    # rate points per batch on a GPU by default: the paper's per sequence
 
 
 @lru_cache(maxsize=1)
@@ -72,23 +75,42 @@ def _row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: st
         "input_wait_seconds": result.get("input_wait_seconds"),
         "scene_cuts": " ".join(map(str, source.scene_cuts)) or "none", "job": key, "config_sha256": config,
         "checkpoint_sha256": result.get("checkpoint_sha256", "n/a"), "device": device_name(device),
-        "threads": str(torch.get_num_threads()), "codec_command": result["command"], **provenance(),
+        "threads": str(torch.get_num_threads()), "codec_command": result["command"],
+        "rate_point_batch": result.get("rate_point_batch"), **provenance(),
     })
     row.update({k: v for k, v in metrics.items() if k in row})
     return row
 
 
-def code_job(*, codec: dict, source: dict, rate: dict, colour: dict, color_transform: str, rate_mode: str,
-             folders: dict, key: str, config: str, device: str = "cpu") -> dict:
-    """One (codec, sequence, colour transform, rate point): code, measure, and build its results row."""
-    src = SourceSpec(**{**source, "scene_cuts": tuple(source["scene_cuts"])})
-    point, spec = RatePoint(**rate), ColourSpec(**colour)
-    result = make_codec(codec).code(src, point, spec, rate_mode=rate_mode if codec["kind"] == "hytip" else "real",
-                                    folders=folders, device=device)
-    result["row"] = _row(result, src, spec, color_transform, point,
-                         rate_mode if codec["kind"] == "hytip" else "real", key, config, device)
+def _decoded(member: dict) -> tuple[SourceSpec, ColourSpec]:
+    return SourceSpec(**{**member["source"], "scene_cuts": tuple(member["source"]["scene_cuts"])}), \
+        ColourSpec(**member["colour"])
+
+
+def _finish(result: dict, member: dict, src: SourceSpec, spec: ColourSpec, device: str) -> dict:
+    rate_mode = member["rate_mode"] if member["codec"]["kind"] == "hytip" else "real"
+    result["row"] = _row(result, src, spec, member["color_transform"], RatePoint(**member["rate"]), rate_mode,
+                         member["key"], member["config"], device)
     result.update(intra_period=src.intra_period, scene_cuts=list(src.scene_cuts), provenance=provenance())
     return result
+
+
+def code_job(*, device: str = "cpu", **member) -> dict:
+    """One (codec, sequence, colour transform, rate point): code, measure, and build its results row."""
+    src, spec = _decoded(member)
+    result = make_codec(member["codec"]).code(
+        src, RatePoint(**member["rate"]), spec, folders=member["folders"], device=device,
+        rate_mode=member["rate_mode"] if member["codec"]["kind"] == "hytip" else "real")
+    return _finish(result, member, src, spec, device)
+
+
+def code_batch(*, members: list[dict], device: str = "cpu") -> list[dict]:
+    """Rate points of one (HyTIP, sequence, colour transform) coded as one batch: a code_job result per member."""
+    src, spec = _decoded(members[0])
+    results = make_codec(members[0]["codec"]).code_points(
+        src, [RatePoint(**m["rate"]) for m in members], spec, rate_mode=members[0]["rate_mode"],
+        folders=members[0]["folders"], device=device)
+    return [_finish(result, member, src, spec, device) for result, member in zip(results, members)]
 
 
 def spec_key(spec: JobSpec, rate_mode: str) -> str:
@@ -110,29 +132,51 @@ def spec_config(spec: JobSpec, rate_mode: str) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _batch_tag(spec: JobSpec, rate_mode: str) -> str:
+    """What the rate points of one batch share: codec, source, colour, rate mode (HyTIP estimated rates only)."""
+    if spec.codec["kind"] != "hytip" or rate_mode != "estimated":
+        return ""
+    what = {"codec": spec.codec, "source": asdict(spec.source), "colour": spec.colour.describe(),
+            "color_transform": spec.color_transform}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def make_jobs(specs: list[JobSpec], out: Path, rate_mode: str) -> list[Job]:
     jobs = []
     for spec in specs:
         key, config = spec_key(spec, rate_mode), spec_config(spec, rate_mode)
         folders = {"work": str(out / "work" / key), "logs": str(out / "logs" / key),
                    "bitstreams": str(out / "bitstreams" / key)}
+        batch = _batch_tag(spec, rate_mode)
         jobs.append(Job(key, code_job, {
             "codec": spec.codec, "source": asdict(spec.source), "rate": asdict(spec.rate),
             "colour": spec.colour.describe(), "color_transform": spec.color_transform, "rate_mode": rate_mode,
             "folders": folders, "key": key, "config": config},
-            lane=MODEL_LANE if spec.codec["kind"] == "hytip" else ENCODER_LANE, config=config))
+            lane=MODEL_LANE if spec.codec["kind"] == "hytip" else ENCODER_LANE, config=config,
+            batch=batch, batch_fn=code_batch if batch else None))
     return jobs
 
 
-def lanes(devices: str | list[str] = "auto", encoder_jobs: int = 1, metrics_device: str = "cpu") -> list[Lane]:
+def rate_point_batch(value, device: str) -> int:
+    """Rate points per HyTIP batch on `device`: an int, or "auto": the paper's 4 on a GPU, 1 on the CPU (where a
+    batch is slower: `codec_speed --modes estimate batched`, README)."""
+    if value == "auto":
+        return AUTO_BATCH_GPU if device.startswith("cuda") else 1
+    return value
+
+
+def lanes(devices: str | list[str] = "auto", encoder_jobs: int = 1, metrics_device: str = "cpu",
+          batch="auto") -> list[Lane]:
     """A worker process per GPU for model jobs (spawned: CUDA cannot be forked), else this process on the CPU;
-    encoder jobs in a CPU pool of `encoder_jobs` processes beside them (this process when 1 and no GPU)."""
+    encoder jobs in a CPU pool of `encoder_jobs` processes beside them (this process when 1 and no GPU). `batch`:
+    HyTIP rate points per batch (`rate_point_batch`)."""
     if devices == "auto":
         devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
     elif isinstance(devices, str):
         devices = [d.strip() for d in devices.split(",") if d.strip()]
     gpu = [d for d in devices if d.startswith("cuda")]
-    model = [Lane(MODEL_LANE, 1, d, "spawn") for d in gpu] or [Lane(MODEL_LANE, 0, "cpu")]
+    model = ([Lane(MODEL_LANE, 1, d, "spawn", batch=rate_point_batch(batch, d)) for d in gpu]
+             or [Lane(MODEL_LANE, 0, "cpu", batch=rate_point_batch(batch, "cpu"))])
     encoder_workers = encoder_jobs if encoder_jobs > 1 or gpu else 0
     # Each encoder worker measures with one torch thread: the pool, not torch, spreads the work over the cores.
     return model + [Lane(ENCODER_LANE, encoder_workers, metrics_device, initializer=torch.set_num_threads,

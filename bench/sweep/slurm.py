@@ -16,24 +16,30 @@ class ArrayTask(submitit.helpers.Checkpointable):
     """One array task: its jobs on this node. On preemption or timeout submitit calls `checkpoint`, which requeues
     the same task; finished jobs are skipped on the rerun."""
 
-    def __call__(self, jobs: list[Job], records: str, encoder_jobs: int, force: bool) -> RunSummary:
-        return run_jobs(jobs, records, lanes=lanes("auto", encoder_jobs), progress=False, force=force)
+    def __call__(self, jobs: list[Job], records: str, encoder_jobs: int, force: bool, batch="auto") -> RunSummary:
+        return run_jobs(jobs, records, lanes=lanes("auto", encoder_jobs, batch=batch), progress=False, force=force)
 
 
 def run_on_slurm(jobs: list[Job], out: Path, *, tasks: int, cluster: str | None = None, partition: str | None = None,
                  gpus_per_task: int = 1, cpus_per_task: int = 8, timeout_min: int = 240, encoder_jobs: int = 1,
-                 force: bool = False, extra: dict | None = None) -> RunSummary:
+                 force: bool = False, batch="auto", extra: dict | None = None) -> RunSummary:
     """Submit `jobs` as an array of at most `tasks` tasks, wait for them, and merge their summaries."""
     executor = submitit.AutoExecutor(folder=str(out / "slurm" / "%j"), cluster=cluster)
     params = {"timeout_min": timeout_min, "cpus_per_task": cpus_per_task, "slurm_array_parallelism": tasks}
     if cluster != "local":
         params.update(gpus_per_node=gpus_per_task, slurm_partition=partition, slurm_additional_parameters=extra or {})
     executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
-    # Interleave so that every task gets a share of each codec and sequence.
-    shares = [jobs[i::tasks] for i in range(min(tasks, len(jobs)))]
+    # Interleave so that every task gets a share of each codec and sequence; a batch's jobs (the rate points of one
+    # sequence) stay in one task, so that they can run together.
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.batch or job.key, []).append(job)
+    groups = list(groups.values())
+    shares = [[job for group in groups[i::tasks] for job in group] for i in range(min(tasks, len(groups)))]
     task = ArrayTask()
     n = len(shares)
-    submitted = executor.map_array(task, shares, [str(out / "records")] * n, [encoder_jobs] * n, [force] * n)
+    submitted = executor.map_array(task, shares, [str(out / "records")] * n, [encoder_jobs] * n, [force] * n,
+                                   [batch] * n)
     merged = RunSummary({}, [], [], {})
     for part in (s.result() for s in submitted):
         merged.done.update(part.done)
