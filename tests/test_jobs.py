@@ -158,3 +158,11 @@ def test_jobs_of_one_batch_tag_run_together_each_with_its_own_record(tmp_path, w
     assert set(third.failed) == {"f__0", "f__1"} and len(third.skipped) == 5
     assert all("RuntimeError: batch fails" in third.failed[k] and "failing_squares" in load_record(rec, k)["traceback"]
                for k in third.failed)
+
+
+def test_slurm_array_tasks_keep_each_batch_together():
+    from bench.sweep.slurm import shares
+
+    jobs = [Job(f"j{i}", square, batch="" if i in (1, 4) else f"seq{i % 2}") for i in range(6)]
+    assert [[job.key for job in part] for part in shares(jobs, 2)] == [["j0", "j2", "j3", "j5"], ["j1", "j4"]]
+    assert [[job.key for job in part] for part in shares(jobs, 8)] == [["j0", "j2"], ["j1"], ["j3", "j5"], ["j4"]]

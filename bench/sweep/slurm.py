@@ -20,6 +20,16 @@ class ArrayTask(submitit.helpers.Checkpointable):
         return run_jobs(jobs, records, lanes=lanes("auto", encoder_jobs, batch=batch), progress=False, force=force)
 
 
+def shares(jobs: list[Job], tasks: int) -> list[list[Job]]:
+    """The jobs of each of at most `tasks` array tasks: interleaved, so that every task gets a share of each codec and
+    sequence, with a batch's jobs (the rate points of one sequence) kept in one task, so that they can run together."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.batch or job.key, []).append(job)
+    ordered = list(groups.values())
+    return [[job for group in ordered[i::tasks] for job in group] for i in range(min(tasks, len(ordered)))]
+
+
 def run_on_slurm(jobs: list[Job], out: Path, *, tasks: int, cluster: str | None = None, partition: str | None = None,
                  gpus_per_task: int = 1, cpus_per_task: int = 8, timeout_min: int = 240, encoder_jobs: int = 1,
                  force: bool = False, batch="auto", extra: dict | None = None) -> RunSummary:
@@ -29,16 +39,9 @@ def run_on_slurm(jobs: list[Job], out: Path, *, tasks: int, cluster: str | None 
     if cluster != "local":
         params.update(gpus_per_node=gpus_per_task, slurm_partition=partition, slurm_additional_parameters=extra or {})
     executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
-    # Interleave so that every task gets a share of each codec and sequence; a batch's jobs (the rate points of one
-    # sequence) stay in one task, so that they can run together.
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(job.batch or job.key, []).append(job)
-    groups = list(groups.values())
-    shares = [[job for group in groups[i::tasks] for job in group] for i in range(min(tasks, len(groups)))]
-    task = ArrayTask()
-    n = len(shares)
-    submitted = executor.map_array(task, shares, [str(out / "records")] * n, [encoder_jobs] * n, [force] * n,
+    parts = shares(jobs, tasks)
+    n = len(parts)
+    submitted = executor.map_array(ArrayTask(), parts, [str(out / "records")] * n, [encoder_jobs] * n, [force] * n,
                                    [batch] * n)
     merged = RunSummary({}, [], [], {})
     for part in (s.result() for s in submitted):
