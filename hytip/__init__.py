@@ -6,16 +6,30 @@ and codes sequences with real entropy coding.
     for f in codec.compress(frames, "clip.hytip", qp=0, i_quality=0): ...
     for f in codec.decompress("clip.hytip"): ...                      # == the encoder's reconstructions
 """
-from .bitstream import BitstreamError
-from .checkpoint import CheckpointError, CheckpointInfo
-from .codec import Codec, CodecInputError, DecodeError, FrameResult, NumericError, load, set_deterministic
-from .entropy_coding import EntropyCodingError
-from .errors import HytipError
-from .gop import FramePlan, PlanError, iter_plan, pad_to_multiple, plan_frames, unpad
-from .model import HyTIP
+from __future__ import annotations
 
-__all__ = [
-    "BitstreamError", "CheckpointError", "CheckpointInfo", "Codec", "CodecInputError", "DecodeError",
-    "EntropyCodingError", "FramePlan", "FrameResult", "HyTIP", "HytipError", "NumericError", "PlanError",
-    "iter_plan", "load", "pad_to_multiple", "plan_frames", "set_deterministic", "unpad",
-]
+import importlib
+
+# The public names and their modules. They are imported on first use (PEP 562), so that importing hytip, or catching
+# hytip.errors.HytipError, loads neither torch nor compressai (3-4 s and 0.8 GB together): commands that never code
+# a frame (bdrate, report, datasets) start fast.
+_EXPORTS = {
+    "BitstreamError": "bitstream", "CheckpointError": "checkpoint", "CheckpointInfo": "checkpoint",
+    "Codec": "codec", "CodecInputError": "codec", "DecodeError": "codec", "FrameResult": "codec",
+    "NumericError": "codec", "load": "codec", "set_deterministic": "codec", "EntropyCodingError": "entropy_coding",
+    "HytipError": "errors", "FramePlan": "gop", "PlanError": "gop", "iter_plan": "gop", "pad_to_multiple": "gop",
+    "plan_frames": "gop", "unpad": "gop", "HyTIP": "model",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hytip' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
