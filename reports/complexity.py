@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-import bench.measure.complexity as counting
-from bench.measure.complexity import PUBLISHED_COMPLEXITY, published_complexity
+from bench.measure.complexity_summary import hytip_summary
+from bench.measure.published_complexity import PUBLISHED_COMPLEXITY, published_complexity
 from reports.figures import PANELS, ComplexityPoint
 
 # DCVC-RT's complexity table prints DCVC-FM only at fp16; precision does not change the parameter count.
@@ -20,10 +20,10 @@ PUBLISHED_ALIASES = {"DCVC-FM": "DCVC-FM (fp16)"}
 
 
 def measure_hytip() -> dict:
-    """HyTIP's complexity counted on the architecture as the sweep counts it (bench.measure.complexity.hytip_summary,
+    """HyTIP's complexity counted on the architecture as the sweep counts it (bench.measure.complexity_summary,
     cached; random weights give the same counts), as a complexity.json configuration."""
-    return {"codec": "HyTIP", "model": "architecture", **counting.hytip_summary(),
-            "file": "counted on hytip.model.HyTIP() (bench.measure.complexity.hytip_summary)"}
+    return {"codec": "HyTIP", "model": "architecture", **hytip_summary(),
+            "file": "counted on hytip.model.HyTIP() (bench.measure.complexity_summary.hytip_summary)"}
 
 
 @dataclass

@@ -7,13 +7,8 @@ import pytest
 
 from bench import cli
 from bench.errors import InputError
-from bench.measure.complexity import (
-    PUBLISHED_COMPLEXITY,
-    parameter_counts,
-    pframe_kmac_per_pixel,
-    published_complexity,
-    temporal_buffer,
-)
+from bench.measure.complexity import parameter_counts, pframe_kmac_per_pixel, temporal_buffer
+from bench.measure.published_complexity import PUBLISHED_COMPLEXITY, published_complexity
 from hytip.model import HyTIP
 
 H = W = 64

@@ -35,15 +35,17 @@ def test_cli_help_lists_every_subcommand_with_a_description(capsys):
         assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("usage:")
 
 
-def test_bdrate_and_datasets_start_without_torch(tmp_path):
-    """A command imports its own subcommand's module only, and importing hytip loads nothing until used: bdrate and
-    datasets run without importing torch or compressai (3-4 s and 0.8 GB at every start)."""
+def test_commands_that_code_nothing_start_without_torch(tmp_path):
+    """A command imports its own subcommand's module only, and importing hytip loads nothing until used: bdrate,
+    datasets and report run without importing torch or compressai (3-4 s and 0.8 GB at every start; a report counts
+    HyTIP's complexity with torch only when it is not cached)."""
     code = f"""
 import sys
 from bench.cli import main
 assert main(["bdrate", "anchors/compressai_uvg1080p_video.csv", "--anchor", "VTM", "--metric", "psnr_rgb",
              "-o", {str(tmp_path / "bd.csv")!r}]) == 0
 assert main(["datasets", "UVG"]) == 0
+assert main(["report", "anchors/compressai_uvg1080p_video.csv", "--out", {str(tmp_path / "report")!r}]) == 0
 import hytip
 from hytip.errors import HytipError
 print("loaded:", sorted(m for m in ("torch", "compressai") if m in sys.modules))
@@ -51,3 +53,4 @@ print("loaded:", sorted(m for m in ("torch", "compressai") if m in sys.modules))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "loaded: []" and "Beauty" in out
     assert (tmp_path / "bd.csv").read_text().startswith("codec,anchor,dataset")
+    assert (tmp_path / "report" / "index.html").stat().st_size > 0

@@ -16,17 +16,15 @@ from bench.measure.complexity import (
     FVCORE_OUTPUTS_TEXT,
     NOT_COUNTED,
     PATHS,
-    PUBLISHED_COMPLEXITY,
     MacCount,
     ParameterCounts,
-    PublishedComplexity,
     TemporalBuffer,
     check_size,
     parameter_counts,
     pframe_kmac_per_pixel,
-    published_complexity,
     temporal_buffer,
 )
+from bench.measure.published_complexity import PUBLISHED_COMPLEXITY, PublishedComplexity, published_complexity
 from hytip.model import HyTIP
 
 WEIGHTS_NOTE = ("Weights do not matter here: MACs, parameter counts and buffer shapes are fixed by the architecture "

@@ -6,26 +6,19 @@ from hand counts. None of the figures depends on the weights: they are fixed by 
 size, so a randomly initialised ``HyTIP()`` gives the same numbers as a trained one.
 
 The ``complexity`` subcommand prints all of them next to the published figures of other codecs
-(``anchors/published_complexity.csv``).
+(``bench.measure.published_complexity``); ``bench.measure.complexity_summary`` keeps HyTIP's figures per code version.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import importlib.metadata
-import json
-import os
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn
 
-from bench import REPO_ROOT
 from bench.errors import InputError
 from hytip.gop import ALIGN_FACTOR
 from hytip.model import HyTIP, TemporalState, ZeroLatentDecoder
@@ -56,7 +49,6 @@ FVCORE_OUTPUTS_TEXT = {
 INTRA_MODULE = "if_model"   # the release's --compute_model_size builds the model without it
 BUFFER_DEFINITION = ("full-resolution channel equivalents: sum over buffered tensors of C*h*w/(H*W), latents "
                      "included; bytes are C*h*w*4 (float32)")
-PUBLISHED_COMPLEXITY = REPO_ROOT / "anchors" / "published_complexity.csv"
 
 
 @dataclass(frozen=True)
@@ -107,18 +99,6 @@ class TemporalBuffer:
     total_channel_equivalent: float
     total_bytes_float32: int
     protocol: str
-
-
-@dataclass(frozen=True)
-class PublishedComplexity:
-    """One row of anchors/published_complexity.csv, copied, not recomputed."""
-    codec: str
-    macs_per_frame: Optional[str]          # as printed, e.g. "2642G" (resolution not printed)
-    params_m: Optional[float]
-    decode_mac_per_pixel_min: Optional[int]
-    decode_mac_per_pixel_max: Optional[int]
-    source: str
-    note: str
 
 
 def check_size(height: int, width: int) -> None:
@@ -264,71 +244,3 @@ def temporal_buffer(model: HyTIP, height: int, width: int) -> TemporalBuffer:
         protocol=f"{BUFFER_DEFINITION}; tensors kept after a P-frame (frame_idx=1, predict=False) plus the decoded "
                  f"frame, at {width}x{height}",
     )
-
-
-_C3_MACS = re.compile(r"decode MACs/pixel min=(\d+) max=(\d+|None)")
-
-
-def published_complexity(path: Path = PUBLISHED_COMPLEXITY) -> List[PublishedComplexity]:
-    """The published complexity figures of other codecs (provenance in anchors/README.md)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: published complexity CSV not found")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    expected = {"codec", "macs_per_frame", "params_M", "source", "note"}
-    if not rows or not expected <= set(rows[0]):
-        raise InputError(f"{path}: expected columns {sorted(expected)}, found {sorted(rows[0]) if rows else 'no rows'}")
-    records = []
-    for line, row in enumerate(rows, start=2):
-        match = _C3_MACS.search(row["note"])
-        if not row["macs_per_frame"] and not match:
-            raise InputError(f"{path} line {line}: neither macs_per_frame nor 'decode MACs/pixel min=.. max=..' "
-                             f"in the note for {row['codec']!r}")
-        records.append(PublishedComplexity(
-            codec=row["codec"],
-            macs_per_frame=row["macs_per_frame"] or None,
-            params_m=float(row["params_M"]) if row["params_M"] else None,
-            decode_mac_per_pixel_min=int(match.group(1)) if match else None,
-            decode_mac_per_pixel_max=int(match.group(2)) if match and match.group(2) != "None" else None,
-            source=row["source"], note=row["note"]))
-    return records
-
-
-def _summary_cache(counters, h: int, w: int) -> Path:
-    """The count depends only on the code (hytip, this module), the counters, the size and the counter and torch
-    versions; the user cache ($HYTIP_BENCH_CACHE, default ~/.cache/hytip-bench) keeps it per those."""
-    import hytip
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(hytip.__file__).parent.glob("*.py")) + [Path(__file__)]:
-        digest.update(path.read_bytes())
-    digest.update(f"{importlib.metadata.version('ptflops')} {torch.__version__} {sorted(counters)} {w}x{h}".encode())
-    root = Path(os.environ.get("HYTIP_BENCH_CACHE") or Path.home() / ".cache" / "hytip-bench")
-    return root / f"hytip_complexity_{digest.hexdigest()[:16]}.json"
-
-
-def hytip_summary(counters=("ptflops",), h: int = 256, w: int = 448) -> dict:
-    """HyTIP's complexity in one JSON-ready dict (a complexity.json configuration's figures): parameters, model size,
-    temporal buffer, and encode/decode kMAC/pixel per counter, each with its protocol. Weights do not matter, so
-    the count (about a minute of CPU with ptflops) is cached per code version."""
-    cache = _summary_cache(counters, h, w)
-    if cache.is_file():
-        return json.loads(cache.read_text())
-    model = HyTIP().eval()
-    params, buffer = parameter_counts(model), temporal_buffer(model, h, w)
-    entry = {"parameters_total": params.total, "model_size": params.model_size,
-             "temporal_buffer_channels": buffer.total_channel_equivalent, "size": f"{w}x{h}",
-             "protocol": f"{params.protocol}; {buffer.protocol}"}
-    for counter in counters:
-        for m in pframe_kmac_per_pixel(model, h, w, counter=counter):
-            prefix = "enc" if m.path == "encode" else "dec"
-            suffix = "" if counter == "ptflops" else f"_{counter}"
-            entry[f"{prefix}_kmac_per_pixel{suffix}"] = m.kmac_per_pixel
-            entry[f"counter{suffix}"] = f"{m.counter} {m.counter_version}"
-            entry[f"{prefix}_kmac_protocol{suffix}"] = m.protocol
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entry, indent=1))
-    os.replace(tmp, cache)
-    return entry

@@ -19,7 +19,7 @@ import pandas as pd
 from filelock import FileLock
 
 from bench.analysis.rd_schema import RD_COLUMNS, RESULT_COLUMNS, write_rd_csv
-from bench.measure.complexity import hytip_summary
+from bench.measure.complexity_summary import hytip_summary
 from bench.sweep.jobs import Job, load_record, write_record
 
 COMPLEXITY_SIZE = (256, 448)  # kMAC/pixel is the same at every multiple of 64; this size keeps the count quick
