@@ -49,8 +49,9 @@ assert main(["report", "anchors/compressai_uvg1080p_video.csv", "--out", {str(tm
 import hytip
 from hytip.errors import HytipError
 print("loaded:", sorted(m for m in ("torch", "compressai") if m in sys.modules))
+print("on use:", hytip.Codec.__module__, hytip.fast.__name__, "torch" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[-1] == "loaded: []" and "Beauty" in out
+    assert out.splitlines()[-2:] == ["loaded: []", "on use: hytip.codec hytip.fast True"] and "Beauty" in out
     assert (tmp_path / "bd.csv").read_text().startswith("codec,anchor,dataset")
     assert (tmp_path / "report" / "index.html").stat().st_size > 0
