@@ -167,6 +167,8 @@ def test_rate_points_of_a_sequence_in_one_batch_each_with_its_record(data, tmp_p
     tol = golden.SUGGESTED
     assert (abs(two["bpp"] / one["bpp"] - 1) <= tol.est_bpp_total_rel).all()
     assert (abs(two["psnr_rgb"] - one["psnr_rgb"]) <= tol.psnr_rgb_abs_db).all()
+    assert [c["rate_point_batch"] for c in json.loads((batched / "complexity.json").read_text())["configurations"]
+            if c["codec"] == "HyTIP"] == [2]
     records = [json.loads((batched / "records" / f"{job}.json").read_text()) for job in two["job"]]
     assert all(sorted(r["batch"]) == sorted(two["job"]) for r in records)
     # One reader fed both points: its wait, like the model load, is on the batch's first point only.

@@ -74,6 +74,8 @@ def write_complexity(out: Path, codecs: list, table: pd.DataFrame, counters=("pt
         if hytip:
             entry.update(arch)
             entry["peak_memory_bytes"] = _peak(out, rows)
+            # Rate points coded as one batch: the peak is the batch's, and fps its throughput (seconds per point).
+            entry["rate_point_batch"] = int(rows["rate_point_batch"].max()) if len(rows) else None
         configurations.append(entry)
     doc = {"hytip_architecture": arch, "configurations": configurations}
     _replace(path, lambda p: p.write_text(json.dumps(doc, indent=1, default=str) + "\n"))
