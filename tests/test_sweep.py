@@ -227,6 +227,9 @@ def test_dry_run_lists_jobs_and_work(data, tmp_path, capsys):
     code, text = cli(argv(data, tmp_path / "dry", "--dry-run"), capsys)
     assert code == 0 and "16 jobs, 32 frames to code" in text
     assert "hytip-golden__estimated__Tiny__a__i0-qp0__f2__ip2__BT601" in text and not (tmp_path / "dry").exists()
+    assert "HyTIP rate points of a sequence per batch: 1 on cpu" in text   # auto: a batch is slower on the CPU
+    code, text = cli(argv(data, tmp_path / "dry", "--dry-run", "--devices", "cpu", "--rate-point-batch", "3"), capsys)
+    assert code == 0 and "per batch: 3 on cpu" in text
 
 
 def _sweep_process(data, out):

@@ -19,7 +19,7 @@ from bench.data.colour import FILTERS
 from bench.errors import InputError
 from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
 from bench.sweep.jobs import check_configs, run_jobs
-from bench.sweep.runner import lanes, make_jobs
+from bench.sweep.runner import MODEL_LANE, lanes, make_jobs
 from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
 from hytip.codec import KERNELS
 
@@ -131,6 +131,7 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
     jobs = make_jobs(specs, out, config.rate_mode)
     frames = sum(s.frames for s in specs)
     pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs)
+    execution = config.execution
     if dry_run:
         for spec, job in zip(specs, jobs):
             print(f"{job.key}  ({job.lane}, {spec.frames} frames {spec.source.crop.width}x{spec.source.crop.height})")
@@ -139,10 +140,14 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
         print(f"{len(jobs)} jobs, {frames} frames to code ({pixels / 1e6:.1f} Mpixel); HyTIP encoding about "
               f"{hytip_pixels * HYTIP_KMAC_PER_PIXEL / 1e9:.2f} TMAC ({HYTIP_KMAC_PER_PIXEL} kMAC/pixel, ptflops; "
               "2.6 TMAC per 1080p P-frame)")
+        if any(job.batch for job in jobs):
+            model = [lane for lane in lanes(execution.get("devices", "auto"),
+                                            batch=execution.get("rate_point_batch", "auto")) if lane.kind == MODEL_LANE]
+            print("HyTIP rate points of a sequence per batch: " +
+                  ", ".join(f"{lane.batch} on {lane.device}" for lane in model))
         return 0
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    execution = config.execution
     if executor == "slurm":
         from bench.sweep.slurm import run_on_slurm
 
