@@ -82,13 +82,13 @@ def _row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: st
     return row
 
 
-def _decoded(member: dict) -> tuple[SourceSpec, ColourSpec]:
-    return SourceSpec(**{**member["source"], "scene_cuts": tuple(member["source"]["scene_cuts"])}), \
-        ColourSpec(**member["colour"])
+def _decoded(member: dict) -> tuple[SourceSpec, ColourSpec, str]:
+    """A job's source, colour spec and rate mode (conventional codecs always write real streams)."""
+    return (SourceSpec(**{**member["source"], "scene_cuts": tuple(member["source"]["scene_cuts"])}),
+            ColourSpec(**member["colour"]), member["rate_mode"] if member["codec"]["kind"] == "hytip" else "real")
 
 
-def _finish(result: dict, member: dict, src: SourceSpec, spec: ColourSpec, device: str) -> dict:
-    rate_mode = member["rate_mode"] if member["codec"]["kind"] == "hytip" else "real"
+def _finish(result: dict, member: dict, src: SourceSpec, spec: ColourSpec, rate_mode: str, device: str) -> dict:
     result["row"] = _row(result, src, spec, member["color_transform"], RatePoint(**member["rate"]), rate_mode,
                          member["key"], member["config"], device)
     result.update(intra_period=src.intra_period, scene_cuts=list(src.scene_cuts), provenance=provenance())
@@ -97,20 +97,19 @@ def _finish(result: dict, member: dict, src: SourceSpec, spec: ColourSpec, devic
 
 def code_job(*, device: str = "cpu", **member) -> dict:
     """One (codec, sequence, colour transform, rate point): code, measure, and build its results row."""
-    src, spec = _decoded(member)
-    result = make_codec(member["codec"]).code(
-        src, RatePoint(**member["rate"]), spec, folders=member["folders"], device=device,
-        rate_mode=member["rate_mode"] if member["codec"]["kind"] == "hytip" else "real")
-    return _finish(result, member, src, spec, device)
+    src, spec, rate_mode = _decoded(member)
+    result = make_codec(member["codec"]).code(src, RatePoint(**member["rate"]), spec, rate_mode=rate_mode,
+                                              folders=member["folders"], device=device)
+    return _finish(result, member, src, spec, rate_mode, device)
 
 
 def code_batch(*, members: list[dict], device: str = "cpu") -> list[dict]:
     """Rate points of one (HyTIP, sequence, colour transform) coded as one batch: a code_job result per member."""
-    src, spec = _decoded(members[0])
+    src, spec, rate_mode = _decoded(members[0])
     results = make_codec(members[0]["codec"]).code_points(
-        src, [RatePoint(**m["rate"]) for m in members], spec, rate_mode=members[0]["rate_mode"],
-        folders=members[0]["folders"], device=device)
-    return [_finish(result, member, src, spec, device) for result, member in zip(results, members)]
+        src, [RatePoint(**m["rate"]) for m in members], spec, rate_mode=rate_mode, folders=members[0]["folders"],
+        device=device)
+    return [_finish(result, member, src, spec, rate_mode, device) for result, member in zip(results, members)]
 
 
 def spec_key(spec: JobSpec, rate_mode: str) -> str:
