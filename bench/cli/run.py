@@ -132,6 +132,7 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
     frames = sum(s.frames for s in specs)
     pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs)
     execution = config.execution
+    batch = execution.get("rate_point_batch", "auto")
     if dry_run:
         for spec, job in zip(specs, jobs):
             print(f"{job.key}  ({job.lane}, {spec.frames} frames {spec.source.crop.width}x{spec.source.crop.height})")
@@ -141,8 +142,7 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
               f"{hytip_pixels * HYTIP_KMAC_PER_PIXEL / 1e9:.2f} TMAC ({HYTIP_KMAC_PER_PIXEL} kMAC/pixel, ptflops; "
               "2.6 TMAC per 1080p P-frame)")
         if any(job.batch for job in jobs):
-            model = [lane for lane in lanes(execution.get("devices", "auto"),
-                                            batch=execution.get("rate_point_batch", "auto")) if lane.kind == MODEL_LANE]
+            model = [lane for lane in lanes(execution.get("devices", "auto"), batch=batch) if lane.kind == MODEL_LANE]
             print("HyTIP rate points of a sequence per batch: " +
                   ", ".join(f"{lane.batch} on {lane.device}" for lane in model))
         return 0
@@ -154,11 +154,11 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
         if not force:
             check_configs(jobs, out / "records")  # refuse here, not inside every array task
         summary = run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), force=force,
-                               batch=execution.get("rate_point_batch", "auto"), **(slurm or {}))
+                               batch=batch, **(slurm or {}))
     else:
         summary = run_jobs(jobs, out / "records", lanes=lanes(execution.get("devices", "auto"),
                                                               execution.get("encoder_jobs", 1),
-                                                              batch=execution.get("rate_point_batch", "auto")),
+                                                              batch=batch),
                            desc="sweep", progress=progress, force=force)
     table = write_results(out, jobs)
     remove_empty_work(out)
