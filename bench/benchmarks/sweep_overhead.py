@@ -5,9 +5,10 @@ model, and coded frames per second of the whole sweep.
         [--filter nearest|bilinear|bicubic|ffmpeg] [--rate-points 21:21 42:42] [--rate-point-batch N] [--device cuda]
 
 A WxH crop of the bundled clip (from a part with motion; scaled, bicubic, to sizes over its 1280x720) is swept with
-HyTIP (estimated rates, BT.601) in a fresh output folder. Model time is the codec's own per-frame time (`enc_seconds`: the coding calls,
-less their waits for input, which are printed apart); job time is each job's wall time in its worker, less the
-model load of a worker's first job (`load_seconds` of its record); overhead = job time / model time - 1. The sweep's
+HyTIP (estimated rates, BT.601) in a fresh output folder. Model time is the codec's own per-frame time
+(`enc_seconds`: the coding calls, less their waits for input, which are printed apart); job time is each job's wall
+time in its worker, less the model load of a worker's first job (`load_seconds` of its record); overhead = job time /
+model time - 1. The sweep's
 one-time costs (model load, the complexity count, the results table) are printed apart. `--rate-point-batch 2` codes
 the rate points as one batch (a batch's wall time counted once; compare its coded frames/s with the default's).
 Without trained weights use the golden test checkpoint (same architecture and arithmetic, so the same cost).
