@@ -1,5 +1,5 @@
-"""bench.sweep.jobs: stable keys, atomic records, skip of finished jobs, retries of failed and killed ones, parallel runs,
-batches of jobs."""
+"""bench.sweep.jobs: stable keys, atomic records, skip of finished jobs, retries of failed and killed ones, parallel
+runs, batches of jobs."""
 import json
 import os
 
