@@ -5,8 +5,9 @@ convolution into and out of its blocked layout; in NHWC a convolution reads and 
 and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
 weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
 on such a slice is slow, and the next convolution would first copy it). The depth-conv blocks (1x1, depthwise 3x3
-and 1x1 convolutions, then the FFN) run in row tiles read with a halo of one row: their intermediates, the FFN's up
-to 4x the channels, then exist for one tile, not for the whole frame (3 GB at 1080p). In NHWC a row tile is a
+and 1x1 convolutions, then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows) and the
+convolutions of a concatenation (modules with ``row_tiles``) run in row tiles: their intermediates, the FFN's up to
+4x the channels, then exist for one tile, not for the whole frame (3 GB at 1080p). In NHWC a row tile is a
 contiguous slice and each output pixel is computed the same way whatever the tile, so tiling changes no value
 (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their rounding would
 depend on the tiling.
@@ -29,31 +30,10 @@ import torch
 import torch.nn as nn
 
 from .inter import Inter
-from .layers import _DepthConvBlock, _GatedFFN, _SumFFN
+from .layers import ResBlk, _DepthConvBlock, _GatedFFN, _SumFFN, rowwise
 
 FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of the model (hytip.codec.KERNELS)
 LAYOUT = torch.channels_last
-TILE_PIXELS = 1 << 18     # pixels per row tile (halo included) of the depth-conv blocks
-
-
-def rowwise(fn, x: torch.Tensor, halo: int) -> torch.Tensor:
-    """``fn(x)`` computed in row tiles of ``TILE_PIXELS``, for an ``fn`` whose output pixel depends on the input rows
-    within ``halo`` of its own and that zero-pads at the frame's edges: each tile reads ``halo`` rows more on each
-    side, and the rows computed from its own padding are dropped."""
-    h, w = x.shape[-2:]
-    rows = max(1, TILE_PIXELS // w - 2 * halo)
-    if rows >= h:
-        return fn(x)
-    out = None
-    for r in range(0, h, rows):
-        lo = max(0, r - halo)
-        tile = fn(x[..., lo:r + rows + halo, :])[..., r - lo:r - lo + rows, :]
-        if out is None:
-            out = torch.empty(tile.shape[:2] + (h, w), dtype=tile.dtype, device=tile.device, memory_format=LAYOUT)
-        out[..., r:r + rows, :] = tile
-    return out
-
-
 def _half(conv: nn.Conv2d, part: int) -> nn.Conv2d:
     """A 1x1 convolution computing output channels [part·n/2, (part+1)·n/2) of ``conv``."""
     n = conv.out_channels // 2
@@ -84,16 +64,21 @@ class _SplitSumFFN(nn.Module):
         return self.conv_out(self.relu1(self.conv_a(x)).add_(self.relu2(self.conv_b(x)))).add_(x)
 
 
-class _TiledDepthConvBlock(nn.Module):
-    """A depth-conv block (1x1, depthwise 3x3, 1x1 convolutions, then its FFN) in row tiles with a halo of one row:
-    its full-resolution intermediates exist for one tile at a time."""
+class _RowTiles(nn.Module):
+    """``body`` in row tiles (hytip.layers.rowwise): its full-resolution intermediates exist for one tile at a time."""
 
-    def __init__(self, body: _DepthConvBlock):
+    def __init__(self, body: nn.Module, halo: int):
         super().__init__()
-        self.body = body
+        self.body, self.halo = body, halo
 
     def forward(self, x):
-        return rowwise(self.body, x, halo=1)
+        return rowwise(self.body, (x,), self.halo)
+
+
+def _halo(module: nn.Module) -> int | None:
+    """Input rows each output row of a block reads beyond its own, for the blocks run in row tiles: a depth-conv block
+    (1x1, depthwise 3x3, 1x1 convolutions, then its FFN) one, a ResBlk (two 3x3 convolutions) two."""
+    return 1 if isinstance(module, _DepthConvBlock) else 2 if isinstance(module, ResBlk) else None
 
 
 _FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN}
@@ -111,7 +96,7 @@ class _InBFloat16(nn.Module):
         self.body = body
 
     def forward(self, *args):
-        with torch.autocast(args[0].device.type, dtype=torch.bfloat16):
+        with torch.autocast(next(self.body.parameters()).device.type, dtype=torch.bfloat16):
             out = self.body(*args)
         return tuple(t.float() for t in out) if isinstance(out, tuple) else out.float()
 
@@ -126,10 +111,12 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
         for name, child in parent.named_children():
             if type(child) in _FAST:
                 setattr(parent, name, _FAST[type(child)](child))
-            elif isinstance(child, _DepthConvBlock):
-                setattr(parent, name, _TiledDepthConvBlock(child))
+            elif _halo(child) is not None:
+                setattr(parent, name, _RowTiles(child, _halo(child)))
             elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:
                 setattr(parent, name, _InBFloat16(child))
+        if hasattr(parent, "row_tiles"):
+            parent.row_tiles = True
     return fast.to(memory_format=LAYOUT)
 
 

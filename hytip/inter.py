@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hytip.entropy_models import BitEstimator, GaussianConditional
-from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, lrelu, subpel3, warp
+from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, conv_of_cat, lrelu, subpel3, warp
 from hytip.gop import pad_to_multiple
 from hytip.motion import NUM_QP, LatentPrior, PFrameInputError, q_rows, split_prior
 
@@ -238,6 +238,8 @@ class _FeatureExtractor(nn.Module):
 
 
 class _ContextFusion(nn.Module):
+    row_tiles = False      # conv1_out's concatenation in row tiles (the fast kernels, hytip.fast)
+
     def __init__(self):
         super().__init__()
         self.conv3_up = subpel3(G4, G2, 2)
@@ -257,14 +259,12 @@ class _ContextFusion(nn.Module):
         c3_out = self.res_block3_out(self.conv3_out(c3))
         c32 = torch.cat((c3_up, c2), dim=1)
         del c3_up
-        c2_up = self.res_block2_up(self.conv2_up(c32))
         c2_out = self.res_block2_out(self.conv2_out(c32))
+        c2_up = self.conv2_up(c32)     # c32 (1080p: 240 MB) goes before the full-resolution ResBlk runs
         del c32
-        c21 = torch.cat((c2_up, c1), dim=1)
+        c21 = [self.res_block2_up(c2_up), c1]
         del c2_up
-        c1_out = self.conv1_out(c21)
-        del c21
-        c1_out = self.res_block1_out(c1_out)
+        c1_out = self.res_block1_out(conv_of_cat(self.conv1_out, c21, self.row_tiles))
         return c1 + c1_out, c2 + c2_out, c3 + c3_out     # out of place: in the bf16 kernels c*_out are bfloat16
 
 
@@ -303,6 +303,8 @@ class _ContextualDecoder(nn.Module):
 
 
 class _ReconGeneration(nn.Module):
+    row_tiles = False      # first_conv's concatenation in row tiles (the fast kernels, hytip.fast)
+
     def __init__(self):
         super().__init__()
         self.first_conv = conv(32 + G1, G1, 3, 1)
@@ -310,9 +312,10 @@ class _ReconGeneration(nn.Module):
         self.unet_2 = UNet2(G1, G1)
         self.recon_conv = conv(G1, 3, 3, 1)
 
-    def forward(self, decoded, ctx1, q_recon):
-        """(feature 48@1, residual r̂ before clamping)."""
-        feature = self.unet_2(self.unet_1(self.first_conv(torch.cat((decoded, ctx1), dim=1))))
+    def forward(self, inputs: list, q_recon):
+        """(feature 48@1, residual r̂ before clamping) from ``inputs`` [decoded 32@1, ctx1 48@1], which it empties
+        once read: the U-Nets do not need them (1080p: 0.6 GB)."""
+        feature = self.unet_2(self.unet_1(conv_of_cat(self.first_conv, inputs, self.row_tiles)))
         return feature, self.recon_conv(feature * q_recon)
 
 
@@ -328,7 +331,7 @@ class _FrameFeatureGenerator(nn.Module):
 @dataclass
 class TemporalContext:
     """Multi-scale motion-compensated contexts (48@1, 64@1/2, 96@1/4), the mc frame and the mask."""
-    ctx: Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    ctx: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]    # None once synthesis has read them
     mc_frame: torch.Tensor
     mask: torch.Tensor
 
@@ -413,9 +416,11 @@ class Inter(nn.Module):
         return LatentPrior(*split_prior(self.y_prior_fusion(params)))
 
     def synthesis(self, y_hat, tc: TemporalContext, qp: int):
-        """(reconstruction before the final clamp, new ref_feature 2@1) from ŷ (already ·q_step)."""
-        decoded = self.contextual_decoder(y_hat, tc.ctx, q_rows(self.q_decoder, qp))
-        feature, res_hat = self.recon_generation_net(decoded, tc.ctx[0], q_rows(self.q_recon, qp))
+        """(reconstruction before the final clamp, new ref_feature 2@1) from ŷ (already ·q_step). The contexts'
+        last reader: it releases them (``tc.ctx`` None afterwards; 1080p: 0.55 GB) before the reconstruction net."""
+        inputs = [self.contextual_decoder(y_hat, tc.ctx, q_rows(self.q_decoder, qp)), tc.ctx[0]]
+        tc.ctx = None
+        feature, res_hat = self.recon_generation_net(inputs, q_rows(self.q_recon, qp))
         # The release clamps the decoded residual to [0, 1] before adding the prediction.
         return res_hat.clamp(0, 1) + tc.prediction, self.frame_feature_generator(feature)
 

@@ -17,8 +17,12 @@ from compressai.layers import GDN  # state-dict keys (beta, gamma, *_reparam.*) 
 
 __all__ = [
     "conv", "lrelu", "subpel1", "subpel3", "RBS", "RBU", "DepthConv", "DCB", "DCB4", "DCBI", "DCBC",
-    "ResBlk", "RBI", "UNet", "UNet2", "GDN", "warp",
+    "ResBlk", "RBI", "UNet", "UNet2", "GDN", "warp", "rowwise", "conv_of_cat",
 ]
+
+# Input values per row tile (halo included) of the fast kernels' tiled layers (hytip.fast): 32 MiB of float32, which
+# a depth-conv block's FFN expands to about 7x while the tile is computed.
+TILE_ELEMENTS = 1 << 23
 
 
 def lrelu(slope: float = 0.01) -> nn.LeakyReLU:
@@ -28,6 +32,44 @@ def lrelu(slope: float = 0.01) -> nn.LeakyReLU:
 
 def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
+
+
+def rowwise(fn, inputs, halo: int) -> torch.Tensor:
+    """``fn(*inputs)`` computed in row tiles of about ``TILE_ELEMENTS``, for NHWC ``inputs`` of one height and width and
+    an ``fn`` whose output pixel depends on the input rows within ``halo`` of its own and that zero-pads at the
+    frame's edges: each tile reads ``halo`` rows more on each side, and the rows computed from its own padding are
+    dropped. In NHWC a row tile is a contiguous slice and each output pixel is computed the same way whatever the
+    tile, as long as no tile is so small that oneDNN picks another kernel (a few hundred pixels: the tiles are
+    balanced, none is a short remainder), so the values are the whole frame's (tests/test_fast.py); in NCHW they
+    would not be (hytip.fast)."""
+    h, w = inputs[0].shape[-2:]
+    row = w * sum(x.shape[0] * x.shape[1] for x in inputs)
+    tiles = round(h / max(1, TILE_ELEMENTS // row - 2 * halo))
+    if tiles <= 1:
+        return fn(*inputs)
+    bounds = [round(k * h / tiles) for k in range(tiles + 1)]
+    out = None
+    for top, bottom in zip(bounds, bounds[1:]):
+        lo = max(0, top - halo)
+        tile = fn(*(x[..., lo:bottom + halo, :] for x in inputs))[..., top - lo:bottom - lo, :]
+        if out is None:
+            out = torch.empty(tile.shape[:2] + (h, w), dtype=tile.dtype, device=tile.device,
+                              memory_format=torch.channels_last)
+        out[..., top:bottom, :] = tile
+    return out
+
+
+def conv_of_cat(conv: nn.Conv2d, inputs: list, row_tiles: bool = False) -> torch.Tensor:
+    """``conv(torch.cat(inputs, dim=1))`` for a stride-1 ``conv``, emptying the caller's list ``inputs`` once read:
+    tensors that only the list holds are freed before the convolution runs (at 1080p, 0.4-0.6 GB each). With
+    ``row_tiles`` (NHWC inputs, the fast kernels) the concatenation exists for one row tile at a time."""
+    if row_tiles:
+        out = rowwise(lambda *tile: conv(torch.cat(tile, dim=1)), inputs, halo=conv.padding[0])
+        inputs.clear()
+        return out
+    x = torch.cat(inputs, dim=1)
+    inputs.clear()
+    return conv(x)
 
 
 def subpel1(in_ch: int, out_ch: int, r: int = 2) -> nn.Sequential:

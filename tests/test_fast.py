@@ -13,10 +13,11 @@ from test_golden_pframe import check_against_golden, run_case
 
 import hytip
 import hytip.fast
+import hytip.layers
 from bench.measure.metrics import psnr_rgb
 from hytip.checkpoint import load_checkpoint
 from hytip.fast import BF16_MODULES, LAYOUT, _InBFloat16, fast_input, fast_model
-from hytip.layers import DCB, DCB4, DCBI
+from hytip.layers import DCB, DCB4, DCBI, ResBlk, conv, conv_of_cat
 from hytip.model import HyTIP
 
 COLS = {"I": {"y": 2, "z": 3}, "P": {"mv_y": 0, "mv_z": 1, "y": 2, "z": 3}}   # est_bpp columns
@@ -94,7 +95,7 @@ def test_bf16_kernels_are_the_inter_transforms_only(exact_model):
             m.register_forward_hook(lambda m, i, o, name=name: dtypes.__setitem__(name, o.dtype))
     decoded, ctx1 = (fast_input(torch.rand(1, c, 32, 48)) for c in (32, 48))
     with torch.inference_mode():
-        feature, res = bf16.inter.recon_generation_net(decoded, ctx1, torch.ones(1, 48, 1, 1))
+        feature, res = bf16.inter.recon_generation_net([decoded, ctx1], torch.ones(1, 48, 1, 1))
         x_hat, likelihoods = bf16.if_model(fast_input(torch.rand(1, 3, 32, 48)), 0)
     recon = {n: d for n, d in dtypes.items() if n.startswith("Residual.net.recon_generation_net.")}
     intra = {n: d for n, d in dtypes.items() if n.startswith("if_model.")}
@@ -103,16 +104,39 @@ def test_bf16_kernels_are_the_inter_transforms_only(exact_model):
     assert x_hat.dtype == torch.float32 and all(t.dtype == torch.float32 for t in likelihoods)
 
 
-@pytest.mark.parametrize("block, ch", [(DCB, 48), (DCB4, 64), (DCBI, 96)])
+@pytest.mark.parametrize("block, ch", [(DCB, 48), (DCB4, 64), (DCBI, 96), (ResBlk, 48)])
 @pytest.mark.parametrize("shape", [(1, 96, 160), (2, 50, 72), (1, 37, 64)])
 def test_fast_row_tiles_change_no_value(monkeypatch, block, ch, shape):
-    """The depth-conv blocks' row tiles (the 1080p memory bound), read with a halo of one row for the depthwise 3x3
-    convolution, give the whole frame's values bit for bit in NHWC, their FFNs (split or not) included."""
+    """The row tiles of the depth-conv blocks and ResBlks (the 1080p memory bound), read with a halo of one row for a
+    depthwise 3x3 convolution and two for two 3x3 ones, give the whole frame's values bit for bit in NHWC, the
+    FFNs (split or not) included."""
     torch.manual_seed(0)
-    net = fast_model(torch.nn.Sequential(block(ch, 32 if block is DCB else ch).eval()))
+    net = fast_model(torch.nn.Sequential(block(ch) if block is ResBlk else block(ch, 32 if block is DCB else ch)))
+    net.eval()
     x = fast_input(torch.randn(shape[0], ch, *shape[1:]))
+    calls = []
+    net[0].body.register_forward_hook(lambda *_: calls.append(1))
     with torch.inference_mode():
         whole = net(x.clone())
-        monkeypatch.setattr(hytip.fast, "TILE_PIXELS", 9 * shape[-1] + 3)   # 7 rows + 2 halo rows; a shorter last
+        monkeypatch.setattr(hytip.layers, "TILE_ELEMENTS", 20 * x[:, :, 0].numel())   # 2-6 tiles: 16 rows + halo
         tiled = net(x.clone())
-    assert torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
+    assert len(calls) >= 3 and torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
+
+
+@pytest.mark.parametrize("shape", [(1, 96, 160), (2, 37, 64)])
+def test_conv_of_cat_row_tiles_change_no_value(monkeypatch, shape):
+    """A convolution of a concatenation made per row tile (the fast kernels' context fusion and reconstruction net)
+    equals the one of the whole concatenation bit for bit in NHWC, and both empty the caller's list of inputs."""
+    torch.manual_seed(0)
+    layer = conv(80, 48, 3, 1).to(memory_format=LAYOUT)
+    calls = []
+    layer.register_forward_hook(lambda *_: calls.append(1))
+    parts = [fast_input(torch.randn(shape[0], c, *shape[1:])) for c in (32, 48)]
+    with torch.inference_mode():
+        inputs = list(parts)
+        whole = conv_of_cat(layer, inputs, row_tiles=True)
+        assert inputs == [] and torch.equal(whole, layer(torch.cat(parts, dim=1)))
+        monkeypatch.setattr(hytip.layers, "TILE_ELEMENTS", 18 * 80 * shape[0] * shape[-1])   # 2-6 tiles of 16 rows
+        inputs = list(parts)
+        tiled = conv_of_cat(layer, inputs, row_tiles=True)
+    assert len(calls) >= 4 and inputs == [] and torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
