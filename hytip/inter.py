@@ -260,12 +260,15 @@ class _ContextFusion(nn.Module):
         c32 = torch.cat((c3_up, c2), dim=1)
         del c3_up
         c2_out = self.res_block2_out(self.conv2_out(c32))
-        c2_up = self.conv2_up(c32)     # c32 (1080p: 240 MB) goes before the full-resolution ResBlk runs
+        c2_up = self.conv2_up[0](c32)     # the sub-pixel convolution; c32 (1080p: 240 MB) goes before its shuffle
         del c32
+        c2_up = self.conv2_up[1](c2_up)
         c21 = [self.res_block2_up(c2_up), c1]
         del c2_up
         c1_out = self.res_block1_out(conv_of_cat(self.conv1_out, c21, self.row_tiles))
-        return c1 + c1_out, c2 + c2_out, c3 + c3_out     # out of place: in the bf16 kernels c*_out are bfloat16
+        # Into the warped levels, which nothing reads after (1080p: 0.5 GB less than new sums); float32 as they are,
+        # also where c*_out is bfloat16 (the bf16 kernels).
+        return c1.add_(c1_out), c2.add_(c2_out), c3.add_(c3_out)
 
 
 class _ContextualEncoder(nn.Module):
