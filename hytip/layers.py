@@ -281,4 +281,8 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     scale = torch.tensor([(x.shape[-1] - 1.0) / 2.0, (x.shape[-2] - 1.0) / 2.0], dtype=flow.dtype,
                          device=flow.device)
     grid = (base + flow / scale.view(1, 2, 1, 1)).permute(0, 2, 3, 1)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    # In the input's layout: grid_sample writes NCHW, and the fast kernels' convolutions that read the warped features
+    # run faster on NHWC (P-frame estimate 6 % faster at 448x256). NCHW input (the exact kernels): no copy.
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    nhwc = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return out.contiguous(memory_format=torch.channels_last) if nhwc else out
