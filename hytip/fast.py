@@ -5,12 +5,13 @@ convolution into and out of its blocked layout; in NHWC a convolution reads and 
 and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
 weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
 on such a slice is slow, and the next convolution would first copy it). The depth-conv blocks (1x1, depthwise 3x3
-and 1x1 convolutions, then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows) and the
-convolutions of a concatenation (modules with ``row_tiles``) run in row tiles: their intermediates, the FFN's up to
-4x the channels, then exist for one tile, not for the whole frame (3 GB at 1080p). In NHWC a row tile is a
-contiguous slice and each output pixel is computed the same way whatever the tile, so tiling changes no value
-(tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their rounding would
-depend on the tiling.
+and 1x1 convolutions, then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows; their tiles
+overwrite their input) and the convolutions and blocks of a concatenation (in the modules with ``row_tiles``: the
+context fusion, the contextual coder, the U-Nets' skips) run in row tiles: their intermediates, the FFN's up to 4x
+the channels, and the concatenations then exist for one tile, not for the whole frame (3 GB at 1080p). In NHWC a row
+tile is a contiguous slice and each output pixel is computed the same way whatever the tile, so tiling changes no
+value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their rounding
+would depend on the tiling.
 
 Other kernels round differently in the last bits: the golden README's "channels_last" variant of the official
 code stays within 1e-6 of its NCHW run on case A and within the suggested tolerances on the chaotic case B. Use
@@ -30,17 +31,17 @@ import torch
 import torch.nn as nn
 
 from .inter import Inter
-from .layers import ResBlk, _DepthConvBlock, _GatedFFN, _SumFFN, rowwise
+from .layers import ResBlk, RowTiles, _DepthConvBlock, _GatedFFN, _SumFFN
 
 FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of the model (hytip.codec.KERNELS)
 LAYOUT = torch.channels_last
 def _half(conv: nn.Conv2d, part: int) -> nn.Conv2d:
-    """A 1x1 convolution computing output channels [part·n/2, (part+1)·n/2) of ``conv``."""
+    """A 1x1 convolution computing output channels [part·n/2, (part+1)·n/2) of ``conv``, on views of its weights."""
     n = conv.out_channels // 2
-    half = nn.Conv2d(conv.in_channels, n, 1).to(device=conv.weight.device, dtype=conv.weight.dtype)
-    with torch.no_grad():
-        half.weight.copy_(conv.weight[part * n:(part + 1) * n])
-        half.bias.copy_(conv.bias[part * n:(part + 1) * n])
+    half = nn.Conv2d(conv.in_channels, n, 1, device="meta")
+    rows = slice(part * n, (part + 1) * n)
+    half.weight = nn.Parameter(conv.weight.detach()[rows], requires_grad=False)
+    half.bias = nn.Parameter(conv.bias.detach()[rows], requires_grad=False)
     return half
 
 
@@ -62,17 +63,6 @@ class _SplitSumFFN(nn.Module):
 
     def forward(self, x):
         return self.conv_out(self.relu1(self.conv_a(x)).add_(self.relu2(self.conv_b(x)))).add_(x)
-
-
-class _RowTiles(nn.Module):
-    """``body`` in row tiles (hytip.layers.rowwise): its full-resolution intermediates exist for one tile at a time."""
-
-    def __init__(self, body: nn.Module, halo: int):
-        super().__init__()
-        self.body, self.halo = body, halo
-
-    def forward(self, x):
-        return rowwise(self.body, (x,), self.halo)
 
 
 def _halo(module: nn.Module) -> int | None:
@@ -102,22 +92,39 @@ class _InBFloat16(nn.Module):
 
 
 def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
-    """A copy of ``model`` (its weights unchanged) for the ``kernels`` "fast" or "bf16"; ``model`` itself is left as
-    it is."""
+    """``model`` for the ``kernels`` "fast" or "bf16": a copy of its modules that shares its weights, which neither
+    changes. Every 4-D parameter and buffer gets NHWC strides (a weight in NHWC makes a convolution NHWC even where
+    its input is not, as at SpyNet's coarsest levels): a view where its memory already has that order (1x1 and
+    depthwise kernels, per-channel scales), a copy for the k x k kernels (47 of the 190 MB of weights)."""
     if kernels not in FAST_KERNELS:
         raise ValueError(f"kernels {kernels!r}: expected one of {', '.join(FAST_KERNELS)} for a fast copy")
-    fast = copy.deepcopy(model)
+    fast = copy.deepcopy(model, memo={id(t): t for t in (*model.parameters(), *model.buffers())})
+    for module in fast.modules():
+        for name, t in (*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)):
+            if t.dim() == 4:
+                nhwc = _nhwc(t.detach())
+                setattr(module, name, nn.Parameter(nhwc, requires_grad=False) if name in module._parameters else nhwc)
     for parent in list(fast.modules()):
         for name, child in parent.named_children():
             if type(child) in _FAST:
                 setattr(parent, name, _FAST[type(child)](child))
             elif _halo(child) is not None:
-                setattr(parent, name, _RowTiles(child, _halo(child)))
+                # Every ResBlk of HyTIP (hytip.inter) reads a fresh tensor that nothing reads after it: its tiles
+                # overwrite it.
+                setattr(parent, name, RowTiles(child, _halo(child), into_input=isinstance(child, ResBlk)))
             elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:
                 setattr(parent, name, _InBFloat16(child))
         if hasattr(parent, "row_tiles"):
             parent.row_tiles = True
-    return fast.to(memory_format=LAYOUT)
+    return fast
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with the strides of ``t.contiguous(memory_format=LAYOUT)``, as a view of it where they address the same
+    memory (size-1 dimensions), which ``contiguous`` would return unchanged with its NCHW strides."""
+    if not t.is_contiguous(memory_format=LAYOUT):
+        return t.contiguous(memory_format=LAYOUT)
+    return t.as_strided(t.shape, torch.empty(t.shape, device="meta", memory_format=LAYOUT).stride(), t.storage_offset())
 
 
 def fast_input(x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hytip.entropy_models import BitEstimator, GaussianConditional
-from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, conv_of_cat, lrelu, subpel3, warp
+from hytip.layers import DCB4, DCBC, DCBI, RBI, RBU, ResBlk, UNet2, conv, lrelu, of_cat, subpel3, warp
 from hytip.gop import pad_to_multiple
 from hytip.motion import NUM_QP, LatentPrior, PFrameInputError, q_rows, split_prior
 
@@ -265,13 +265,15 @@ class _ContextFusion(nn.Module):
         c2_up = self.conv2_up[1](c2_up)
         c21 = [self.res_block2_up(c2_up), c1]
         del c2_up
-        c1_out = self.res_block1_out(conv_of_cat(self.conv1_out, c21, self.row_tiles))
+        c1_out = self.res_block1_out(of_cat(self.conv1_out, c21, self.row_tiles, into_input=True))
         # Into the warped levels, which nothing reads after (1080p: 0.5 GB less than new sums); float32 as they are,
         # also where c*_out is bfloat16 (the bf16 kernels).
         return c1.add_(c1_out), c2.add_(c2_out), c3.add_(c3_out)
 
 
 class _ContextualEncoder(nn.Module):
+    row_tiles = False      # the concatenations with the contexts in row tiles (the fast kernels, hytip.fast)
+
     def __init__(self):
         super().__init__()
         self.conv1 = conv(G1 + 3, G2, 3, 2)
@@ -283,12 +285,15 @@ class _ContextualEncoder(nn.Module):
         self.CTM = CTM_CAB(G16)
 
     def forward(self, res, ctx, q_enc):
-        f = self.res1(torch.cat((self.conv1(torch.cat((res, ctx[0]), dim=1)), ctx[1]), dim=1)) * q_enc
-        f = self.res2(torch.cat((self.conv2(f), ctx[2]), dim=1))
-        return self.CTM(self.conv4(self.conv3(f)))
+        # Each intermediate goes once read (1080p: the half-resolution ones are 120-240 MB).
+        parts = [self.conv1(torch.cat((res, ctx[0]), dim=1)), ctx[1]]
+        parts = [self.conv2(of_cat(self.res1, parts, self.row_tiles) * q_enc), ctx[2]]
+        return self.CTM(self.conv4(self.conv3(of_cat(self.res2, parts, self.row_tiles))))
 
 
 class _ContextualDecoder(nn.Module):
+    row_tiles = False      # the concatenations with the contexts in row tiles (the fast kernels, hytip.fast)
+
     def __init__(self):
         super().__init__()
         self.CTM = CTM_CAB(G16)
@@ -300,9 +305,11 @@ class _ContextualDecoder(nn.Module):
         self.up4 = subpel3(G2 * 2, 32, 2)
 
     def forward(self, y_hat, ctx, q_dec):
-        f = self.up2(self.up1(self.CTM(y_hat)))
-        f = self.up3(self.res1(torch.cat((f, ctx[2]), dim=1))) * q_dec
-        return self.up4(self.res2(torch.cat((f, ctx[1]), dim=1)))
+        # Each intermediate goes once read (1080p: the half-resolution ones are 120-240 MB).
+        parts = [self.up2(self.up1(self.CTM(y_hat))), ctx[2]]
+        parts = [self.up3(of_cat(self.res1, parts, self.row_tiles)) * q_dec, ctx[1]]
+        up = self.up4[0](of_cat(self.res2, parts, self.row_tiles))     # the sub-pixel convolution, then its shuffle
+        return self.up4[1](up)
 
 
 class _ReconGeneration(nn.Module):
@@ -318,7 +325,7 @@ class _ReconGeneration(nn.Module):
     def forward(self, inputs: list, q_recon):
         """(feature 48@1, residual r̂ before clamping) from ``inputs`` [decoded 32@1, ctx1 48@1], which it empties
         once read: the U-Nets do not need them (1080p: 0.6 GB)."""
-        feature = self.unet_2(self.unet_1(conv_of_cat(self.first_conv, inputs, self.row_tiles)))
+        feature = self.unet_2([self.unet_1([of_cat(self.first_conv, inputs, self.row_tiles)])])
         return feature, self.recon_conv(feature * q_recon)
 
 

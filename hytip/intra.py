@@ -144,7 +144,8 @@ class IntraNet(nn.Module):
 
     def synthesis(self, y_hat: torch.Tensor, q_dec: torch.Tensor) -> torch.Tensor:
         """Decoder + refinement; not clamped."""
-        return self.refine(self.dec(y_hat, q_dec))
+        unet, conv_out = self.refine     # the U-Net takes its input in a list it empties (hytip.layers.UNet)
+        return conv_out(unet([self.dec(y_hat, q_dec)]))
 
     def analysis(self, x: torch.Tensor, q_enc: torch.Tensor):
         """(y, z_hat, common params) for a 64-aligned frame."""

@@ -17,7 +17,7 @@ from compressai.layers import GDN  # state-dict keys (beta, gamma, *_reparam.*) 
 
 __all__ = [
     "conv", "lrelu", "subpel1", "subpel3", "RBS", "RBU", "DepthConv", "DCB", "DCB4", "DCBI", "DCBC",
-    "ResBlk", "RBI", "UNet", "UNet2", "GDN", "warp", "rowwise", "conv_of_cat",
+    "ResBlk", "RBI", "UNet", "UNet2", "GDN", "warp", "rowwise", "RowTiles", "of_cat",
 ]
 
 # Input values per row tile (halo included) of the fast kernels' tiled layers (hytip.fast): 32 MiB of float32, which
@@ -34,42 +34,67 @@ def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d
     return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
 
 
-def rowwise(fn, inputs, halo: int) -> torch.Tensor:
+def rowwise(fn, inputs, halo: int, into_input: bool = False) -> torch.Tensor:
     """``fn(*inputs)`` computed in row tiles of about ``TILE_ELEMENTS``, for NHWC ``inputs`` of one height and width and
     an ``fn`` whose output pixel depends on the input rows within ``halo`` of its own and that zero-pads at the
     frame's edges: each tile reads ``halo`` rows more on each side, and the rows computed from its own padding are
     dropped. In NHWC a row tile is a contiguous slice and each output pixel is computed the same way whatever the
     tile, as long as no tile is so small that oneDNN picks another kernel (a few hundred pixels: the tiles are
     balanced, none is a short remainder), so the values are the whole frame's (tests/test_fast.py); in NCHW they
-    would not be (hytip.fast)."""
+    would not be (hytip.fast). With ``into_input`` (for an ``inputs[0]`` that nothing reads afterwards) the tiles
+    overwrite ``inputs[0]`` where the output has its shape and dtype, instead of a new tensor (1080p: 0.36 GB for a
+    48-channel one); each tile first keeps the ``halo`` rows the next one still reads as they were."""
     h, w = inputs[0].shape[-2:]
     row = w * sum(x.shape[0] * x.shape[1] for x in inputs)
     tiles = round(h / max(1, TILE_ELEMENTS // row - 2 * halo))
     if tiles <= 1:
         return fn(*inputs)
     bounds = [round(k * h / tiles) for k in range(tiles + 1)]
-    out = None
+    out, kept = None, None
     for top, bottom in zip(bounds, bounds[1:]):
         lo = max(0, top - halo)
-        tile = fn(*(x[..., lo:bottom + halo, :] for x in inputs))[..., top - lo:bottom - lo, :]
+        parts = [x[..., lo:bottom + halo, :] for x in inputs]
+        if kept is not None:       # rows lo..top of inputs[0] as they were before the previous tile overwrote them
+            parts[0] = torch.cat((kept, parts[0][..., top - lo:, :]), dim=-2).contiguous(
+                memory_format=torch.channels_last)
+        tile = fn(*parts)[..., top - lo:bottom - lo, :]
         if out is None:
-            out = torch.empty(tile.shape[:2] + (h, w), dtype=tile.dtype, device=tile.device,
-                              memory_format=torch.channels_last)
+            same = tile.shape[:2] == inputs[0].shape[:2] and tile.dtype == inputs[0].dtype
+            out = inputs[0] if into_input and same and h // tiles >= halo else torch.empty(
+                tile.shape[:2] + (h, w), dtype=tile.dtype, device=tile.device, memory_format=torch.channels_last)
+        if out is inputs[0] and bottom < h:
+            kept = out[..., bottom - halo:bottom, :].clone()
         out[..., top:bottom, :] = tile
     return out
 
 
-def conv_of_cat(conv: nn.Conv2d, inputs: list, row_tiles: bool = False) -> torch.Tensor:
-    """``conv(torch.cat(inputs, dim=1))`` for a stride-1 ``conv``, emptying the caller's list ``inputs`` once read:
-    tensors that only the list holds are freed before the convolution runs (at 1080p, 0.4-0.6 GB each). With
-    ``row_tiles`` (NHWC inputs, the fast kernels) the concatenation exists for one row tile at a time."""
+class RowTiles(nn.Module):
+    """``body`` in row tiles (``rowwise``): its full-resolution intermediates exist for one tile at a time. The fast
+    kernels (hytip.fast) wrap the depth-conv blocks and ResBlks in it; ``into_input``: the output overwrites the
+    input (``rowwise``)."""
+
+    def __init__(self, body: nn.Module, halo: int, into_input: bool = False):
+        super().__init__()
+        self.body, self.halo, self.into_input = body, halo, into_input
+
+    def forward(self, x):
+        return rowwise(self.body, (x,), self.halo, self.into_input)
+
+
+def of_cat(module: nn.Module, inputs: list, row_tiles: bool = False, into_input: bool = False) -> torch.Tensor:
+    """``module(torch.cat(inputs, dim=1))`` for a stride-1 convolution or block (in the fast kernels a ``RowTiles``),
+    emptying the caller's list ``inputs`` once read: tensors that only the list holds are freed before ``module``
+    runs (at 1080p, 0.1-0.6 GB each). With ``row_tiles`` (NHWC inputs, the fast kernels) the concatenation exists for
+    one row tile at a time, and with ``into_input`` the output overwrites ``inputs[0]`` where it can (``rowwise``;
+    for an ``inputs[0]`` that only the list holds)."""
     if row_tiles:
-        out = rowwise(lambda *tile: conv(torch.cat(tile, dim=1)), inputs, halo=conv.padding[0])
+        body, halo = (module.body, module.halo) if isinstance(module, RowTiles) else (module, module.padding[0])
+        out = rowwise(lambda *tile: body(torch.cat(tile, dim=1)), inputs, halo, into_input)
         inputs.clear()
         return out
     x = torch.cat(inputs, dim=1)
     inputs.clear()
-    return conv(x)
+    return module(x)
 
 
 def subpel1(in_ch: int, out_ch: int, r: int = 2) -> nn.Sequential:
@@ -238,6 +263,7 @@ class UNet(nn.Module):
 
     Skips are concatenated before the upsampled path: cat(skip, up).
     """
+    row_tiles = False      # the skip concatenations in row tiles (the fast kernels, hytip.fast)
 
     def __init__(self, in_ch: int, out_ch: int, block: type = DCB):
         super().__init__()
@@ -251,17 +277,18 @@ class UNet(nn.Module):
         self.up_conv2 = block(64, out_ch)
         self.max_pool = nn.MaxPool2d(kernel_size=2, stride=2)
 
-    def forward(self, x):
-        # Each skip lives on in its concatenation only, and each intermediate goes once read (1080p: up to 360 MB).
-        x1 = self.conv1(x)
-        x2 = self.conv2(self.max_pool(x1))
-        skip = torch.cat((x2, self.up3(self.context_refine(self.conv3(self.max_pool(x2))))), dim=1)
-        del x2
-        d3 = self.up_conv3(skip)
-        del skip
-        skip = torch.cat((x1, self.up2(d3)), dim=1)
-        del x1, d3
-        return self.up_conv2(skip)
+    def forward(self, inputs: list):
+        """The U-Net of ``inputs`` [x], which it empties once read (1080p: the reconstruction net's 0.36 GB x).
+        Each skip lives on in its concatenation only, and each intermediate goes once read (1080p: up to 0.5 GB)."""
+        x1 = self.conv1(inputs.pop())
+        skip = [self.conv2(self.max_pool(x1))]
+        skip.append(self.up3(self.context_refine(self.conv3(self.max_pool(skip[0])))))
+        d3 = of_cat(self.up_conv3, skip, self.row_tiles)
+        up = self.up2[0](d3)           # the sub-pixel convolution; d3 goes before its shuffle
+        del d3
+        skip = [x1, self.up2[1](up)]
+        del x1, up
+        return of_cat(self.up_conv2, skip, self.row_tiles)
 
 
 class UNet2(UNet):

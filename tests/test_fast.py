@@ -17,7 +17,7 @@ import hytip.layers
 from bench.measure.metrics import psnr_rgb
 from hytip.checkpoint import load_checkpoint
 from hytip.fast import BF16_MODULES, LAYOUT, _InBFloat16, fast_input, fast_model
-from hytip.layers import DCB, DCB4, DCBI, ResBlk, conv, conv_of_cat
+from hytip.layers import DCB, DCB4, DCBI, ResBlk, RowTiles, conv, of_cat
 from hytip.model import HyTIP
 
 COLS = {"I": {"y": 2, "z": 3}, "P": {"mv_y": 0, "mv_z": 1, "y": 2, "z": 3}}   # est_bpp columns
@@ -37,11 +37,21 @@ def test_fast_pframes_within_golden_tolerances(exact_model, official_settings, n
     check_against_golden({**run, "tol": golden.SUGGESTED})
 
 
-def test_fast_model_is_a_separate_nhwc_copy(exact_model):
+def test_fast_model_shares_the_weights_and_leaves_them_as_they_are(exact_model):
     before = {k: v.clone() for k, v in exact_model.state_dict().items()}
     fast = fast_model(exact_model)
-    convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(m.weight.is_contiguous(memory_format=LAYOUT) for m in convs if m.kernel_size != (1, 1))
+    assert fast is not exact_model and not set(fast.modules()) & set(exact_model.modules())
+    # Every fast weight is a view into an exact one, but the k x k kernels: NHWC copies. Every 4-D one has NHWC
+    # strides, as `.to(memory_format=LAYOUT)` would give it, which also decides a convolution's layout.
+    storages = {t.untyped_storage().data_ptr() for t in exact_model.state_dict().values()}
+    copied = [t for t in fast.state_dict().values() if t.untyped_storage().data_ptr() not in storages]
+    assert copied and all(t.dim() == 4 and t.shape[1] > 1 and t.shape[2:] != (1, 1) for t in copied)
+    assert sum(t.numel() for t in copied) < 0.3 * sum(t.numel() for t in exact_model.state_dict().values())
+    assert all(t.stride() == torch.empty(t.shape, device="meta", memory_format=LAYOUT).stride()
+               for t in fast.state_dict().values() if t.dim() == 4)
+    x = fast_input(torch.rand(1, 3, 64, 64))
+    with torch.inference_mode():
+        assert fast.if_model.net.enc.enc_1[0](x).is_contiguous(memory_format=LAYOUT)   # NHWC in, NHWC out
     # the exact model keeps its NCHW weights and values: its numerics are the golden ones
     assert all(p.is_contiguous() for p in exact_model.parameters())
     assert all(torch.equal(before[k], v) for k, v in exact_model.state_dict().items())
@@ -109,7 +119,7 @@ def test_bf16_kernels_are_the_inter_transforms_only(exact_model):
 def test_fast_row_tiles_change_no_value(monkeypatch, block, ch, shape):
     """The row tiles of the depth-conv blocks and ResBlks (the 1080p memory bound), read with a halo of one row for a
     depthwise 3x3 convolution and two for two 3x3 ones, give the whole frame's values bit for bit in NHWC, the
-    FFNs (split or not) included."""
+    FFNs (split or not) included, also where the tiles overwrite the input."""
     torch.manual_seed(0)
     net = fast_model(torch.nn.Sequential(block(ch) if block is ResBlk else block(ch, 32 if block is DCB else ch)))
     net.eval()
@@ -119,24 +129,31 @@ def test_fast_row_tiles_change_no_value(monkeypatch, block, ch, shape):
     with torch.inference_mode():
         whole = net(x.clone())
         monkeypatch.setattr(hytip.layers, "TILE_ELEMENTS", 20 * x[:, :, 0].numel())   # 2-6 tiles: 16 rows + halo
-        tiled = net(x.clone())
+        x_tiled = x.clone()
+        tiled = net(x_tiled)
     assert len(calls) >= 3 and torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
+    # A ResBlk's tiles overwrite its input (each keeps the rows the next tile reads); the other blocks' do not.
+    assert (tiled.data_ptr() == x_tiled.data_ptr()) == (block is ResBlk)
 
 
 @pytest.mark.parametrize("shape", [(1, 96, 160), (2, 37, 64)])
-def test_conv_of_cat_row_tiles_change_no_value(monkeypatch, shape):
-    """A convolution of a concatenation made per row tile (the fast kernels' context fusion and reconstruction net)
-    equals the one of the whole concatenation bit for bit in NHWC, and both empty the caller's list of inputs."""
+@pytest.mark.parametrize("kind", ["conv", "block"])
+def test_of_cat_row_tiles_change_no_value(monkeypatch, kind, shape):
+    """A convolution or a depth-conv block of a concatenation made per row tile (the fast kernels' context fusion,
+    reconstruction net and U-Net skips) equals the one of the whole concatenation bit for bit in NHWC, and both
+    empty the caller's list of inputs."""
     torch.manual_seed(0)
-    layer = conv(80, 48, 3, 1).to(memory_format=LAYOUT)
+    layer = fast_model(torch.nn.Sequential(conv(80, 48, 3, 1) if kind == "conv" else DCB4(80, 48))).eval()[0]
+    assert isinstance(layer, RowTiles) == (kind == "block")
+    body = layer.body if kind == "block" else layer
     calls = []
-    layer.register_forward_hook(lambda *_: calls.append(1))
+    body.register_forward_hook(lambda *_: calls.append(1))
     parts = [fast_input(torch.randn(shape[0], c, *shape[1:])) for c in (32, 48)]
     with torch.inference_mode():
         inputs = list(parts)
-        whole = conv_of_cat(layer, inputs, row_tiles=True)
-        assert inputs == [] and torch.equal(whole, layer(torch.cat(parts, dim=1)))
+        whole = of_cat(layer, inputs, row_tiles=True)
+        assert inputs == [] and torch.equal(whole, body(torch.cat(parts, dim=1)))
         monkeypatch.setattr(hytip.layers, "TILE_ELEMENTS", 18 * 80 * shape[0] * shape[-1])   # 2-6 tiles of 16 rows
         inputs = list(parts)
-        tiled = conv_of_cat(layer, inputs, row_tiles=True)
+        tiled = of_cat(layer, inputs, row_tiles=True)
     assert len(calls) >= 4 and inputs == [] and torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
