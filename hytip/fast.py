@@ -103,7 +103,7 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
         for name, t in (*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)):
             if t.dim() == 4:
                 nhwc = _nhwc(t.detach())
-                setattr(module, name, nn.Parameter(nhwc, requires_grad=False) if name in module._parameters else nhwc)
+                setattr(module, name, nn.Parameter(nhwc, requires_grad=False) if isinstance(t, nn.Parameter) else nhwc)
     for parent in list(fast.modules()):
         for name, child in parent.named_children():
             if type(child) in _FAST:

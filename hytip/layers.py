@@ -55,8 +55,7 @@ def rowwise(fn, inputs, halo: int, into_input: bool = False) -> torch.Tensor:
         lo = max(0, top - halo)
         parts = [x[..., lo:bottom + halo, :] for x in inputs]
         if kept is not None:       # rows lo..top of inputs[0] as they were before the previous tile overwrote them
-            parts[0] = torch.cat((kept, parts[0][..., top - lo:, :]), dim=-2).contiguous(
-                memory_format=torch.channels_last)
+            parts[0] = torch.cat((kept, parts[0][..., top - lo:, :]), dim=-2)
         tile = fn(*parts)[..., top - lo:bottom - lo, :]
         if out is None:
             same = tile.shape[:2] == inputs[0].shape[:2] and tile.dtype == inputs[0].dtype
