@@ -35,6 +35,8 @@ from .layers import ResBlk, RowTiles, _DepthConvBlock, _GatedFFN, _SumFFN
 
 FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of the model (hytip.codec.KERNELS)
 LAYOUT = torch.channels_last
+
+
 def _half(conv: nn.Conv2d, part: int) -> nn.Conv2d:
     """A 1x1 convolution computing output channels [part·n/2, (part+1)·n/2) of ``conv``, on views of its weights."""
     n = conv.out_channels // 2
