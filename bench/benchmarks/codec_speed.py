@@ -20,8 +20,10 @@ Wall time per frame, and the process's CPU time (all threads), which other load 
 the load average is printed with the figures. Peak memory: CPU, the process's resident high-water mark over the
 mode (VmHWM, reset before each mode; includes the model, ~0.2 GB, and the freed memory the process keeps for reuse
 (hytip.allocator), so a mode's figure is at least the earlier modes'; run one mode for its own peak); CUDA,
-torch's peak allocated memory. Weights do not change the network's cost, but they do change the entropy coder's
-(symbol statistics): report which checkpoint was used.
+torch's peak allocated memory. The frame by which the peak was reached (to 1 %) is printed: on the CPU the kept memory
+fragments and the peak grows over the first frames of a large size (1920x1024, fast kernels: 3.8 GB after 3 frames,
+4.5 GB by frame 9 of 12), so a peak reached by the last frame may not be the sequence's. Weights do not change
+the network's cost, but they do change the entropy coder's (symbol statistics): report which checkpoint was used.
 """
 from __future__ import annotations
 
@@ -83,8 +85,9 @@ def _peak_gb(device: torch.device) -> float:
     return float("nan")
 
 
-def _timed(results, device: torch.device) -> tuple[list[tuple[str, float, float]], list]:
-    """(frame type, wall seconds, process CPU seconds) per frame of a result iterator, and the results."""
+def _timed(results, device: torch.device) -> tuple[list[tuple[str, float, float, float]], list]:
+    """(frame type, wall seconds, process CPU seconds, peak memory so far in GB) per frame of a result iterator, and
+    the results."""
     out, kept = [], []
     it = iter(results)
     while True:
@@ -96,7 +99,7 @@ def _timed(results, device: torch.device) -> tuple[list[tuple[str, float, float]
         if device.type == "cuda":
             torch.cuda.synchronize()
         out.append(((r[0] if isinstance(r, list) else r).type, time.perf_counter() - start,
-                    time.process_time() - cpu))
+                    time.process_time() - cpu, _peak_gb(device)))
         kept.append(r)
 
 
@@ -130,7 +133,9 @@ def measure(codec: hytip.Codec, frames: torch.Tensor, qp: int, i_quality: int, f
         figures[mode] = {"I_s": times[0][1], "I_cpu_s": times[0][2],
                          "P_s": statistics.mean(t[1] for t in p_times) if p_times else float("nan"),
                          "P_cpu_s": statistics.mean(t[2] for t in p_times) if p_times else float("nan"),
-                         "P_frames": len(p_times), "peak_GB": _peak_gb(device)}
+                         "P_frames": len(p_times), "peak_GB": times[-1][3],
+                         # The CPU peak can still grow after the first frames (see the module docstring).
+                         "peak_frame": 1 + next(k for k, t in enumerate(times) if t[3] >= 0.99 * times[-1][3])}
     if "compress" in modes:
         figures["stream_bytes"] = path.stat().st_size
     return figures, results
@@ -189,7 +194,7 @@ def main() -> None:
                     m = f[mode]
                     print(f"{device:5s} {size:>10s} {mode:10s} I {m['I_s']:7.3f} s (CPU {m['I_cpu_s']:7.3f} s)  "
                           f"P {m['P_s']:7.3f} s (CPU {m['P_cpu_s']:7.3f} s, mean of {m['P_frames']})  "
-                          f"peak {m['peak_GB']:.2f} GB")
+                          f"peak {m['peak_GB']:.2f} GB (reached by frame {m['peak_frame']} of {args.frames})")
                 if "estimate" in modes and "batched" in modes:
                     e, b = f["estimate"]["P_s"], f["batched"]["P_s"]
                     print(f"{device:5s} {size:>10s} batched: {len(BATCH_POINTS)} rate points {BATCH_POINTS} per pass, "
