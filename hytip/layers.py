@@ -93,7 +93,11 @@ def of_cat(module: nn.Module, inputs: list, row_tiles: bool = False, into_input:
         return out
     x = torch.cat(inputs, dim=1)
     inputs.clear()
-    return module(x)
+    # A depth-conv block stage by stage: a module's input lives while it runs, so the concatenation goes before the
+    # FFN's expansion (exact kernels, 1080p P-frame: 0.48 GB of the 2.85 GB of tensors alive at its peak).
+    for stage in module.block if isinstance(module, _DepthConvBlock) else (module,):
+        x = stage(x)
+    return x
 
 
 def subpel1(in_ch: int, out_ch: int, r: int = 2) -> nn.Sequential:

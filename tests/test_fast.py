@@ -6,6 +6,8 @@ suggested tolerances (``golden.SUGGESTED``), the bound the official code's own c
 kernels (the inter coder's transforms in bfloat16) are held to the same tolerances on what the sweep reports, the
 rates and PSNR-RGB, but not on the reconstructions themselves (see test_codec_fast_estimate_matches_golden).
 """
+import weakref
+
 import golden
 import pytest
 import torch
@@ -157,3 +159,20 @@ def test_of_cat_row_tiles_change_no_value(monkeypatch, kind, shape):
         inputs = list(parts)
         tiled = of_cat(layer, inputs, row_tiles=True)
     assert len(calls) >= 4 and inputs == [] and torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
+
+
+def test_of_cat_frees_the_concatenation_before_a_blocks_ffn():
+    """Untiled (the exact kernels), a depth-conv block of a concatenation runs stage by stage: the concatenation is
+    freed before the FFN expands the block's output (1080p P-frame: 0.48 GB at the peak), and the values are the
+    block's."""
+    torch.manual_seed(0)
+    block = DCB4(80, 48).eval()
+    parts = [torch.randn(1, c, 16, 24) for c in (32, 48)]
+    seen = []
+    block.block[0].register_forward_pre_hook(lambda m, args: seen.append(weakref.ref(args[0])))
+    block.block[1].register_forward_pre_hook(lambda m, args: seen.append(seen[0]() is None))
+    with torch.inference_mode():
+        inputs = list(parts)
+        out = of_cat(block, inputs)
+        assert inputs == [] and seen[1:] == [True]
+        assert torch.equal(out, block(torch.cat(parts, dim=1)))
