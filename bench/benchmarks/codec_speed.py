@@ -21,7 +21,7 @@ the load average is printed with the figures. Peak memory: CPU, the process's re
 mode (VmHWM, reset before each mode; includes the model, ~0.2 GB, and the freed memory the process keeps for reuse
 (hytip.allocator), so a mode's figure is at least the earlier modes'; run one mode for its own peak); CUDA,
 torch's peak allocated memory. The frame by which the peak was reached (to 1 %) is printed: on the CPU the kept memory
-fragments and the peak grows over the first frames of a large size (1920x1024, fast kernels: 3.8 GB after 3 frames,
+fragments and the peak grows over the first frames of a large size (1920x1024, fast kernels: 3.7-3.9 GB after 3 frames,
 4.5 GB by frame 9 of 12), so a peak reached by the last frame may not be the sequence's. Weights do not change
 the network's cost, but they do change the entropy coder's (symbol statistics): report which checkpoint was used.
 """
