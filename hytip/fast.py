@@ -6,12 +6,13 @@ and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is 
 weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
 on such a slice is slow, and the next convolution would first copy it). The depth-conv blocks (1x1, depthwise 3x3
 and 1x1 convolutions, then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows; their tiles
-overwrite their input) and the convolutions and blocks of a concatenation (in the modules with ``row_tiles``: the
-context fusion, the contextual coder, the U-Nets' skips) run in row tiles: their intermediates, the FFN's up to 4x
-the channels, and the concatenations then exist for one tile, not for the whole frame (3 GB at 1080p). In NHWC a row
-tile is a contiguous slice and each output pixel is computed the same way whatever the tile, so tiling changes no
-value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their rounding
-would depend on the tiling.
+overwrite their input), the sub-pixel convolutions (each tile shuffled into the output) and the convolutions and
+blocks of a concatenation (in the modules with ``row_tiles``: the context fusion, the contextual coder, the U-Nets'
+skips) run in row tiles: their intermediates, the FFN's up to 4x the channels, the sub-pixel convolutions' outputs
+before their shuffle and the concatenations then exist for one tile, not for the whole frame (3 GB at 1080p). In
+NHWC a row tile is a contiguous slice and each output pixel is computed the same way whatever the tile, so tiling
+changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their
+rounding would depend on the tiling.
 
 Other kernels round differently in the last bits: the golden README's "channels_last" variant of the official
 code stays within 1e-6 of its NCHW run on case A and within the suggested tolerances on the chaotic case B. Use
@@ -67,10 +68,19 @@ class _SplitSumFFN(nn.Module):
         return self.conv_out(self.relu1(self.conv_a(x)).add_(self.relu2(self.conv_b(x)))).add_(x)
 
 
-def _halo(module: nn.Module) -> int | None:
-    """Input rows each output row of a block reads beyond its own, for the blocks run in row tiles: a depth-conv block
-    (1x1, depthwise 3x3, 1x1 convolutions, then its FFN) one, a ResBlk (two 3x3 convolutions) two."""
-    return 1 if isinstance(module, _DepthConvBlock) else 2 if isinstance(module, ResBlk) else None
+def _row_tiles(module: nn.Module) -> RowTiles | None:
+    """``module`` in row tiles, for the blocks the fast kernels run so, each with the input rows one output row reads
+    beyond its own: a depth-conv block (1x1, depthwise 3x3, 1x1 convolutions, then its FFN) one, a ResBlk (two 3x3
+    convolutions) two, a sub-pixel convolution and its shuffle (``subpel1``, ``subpel3``) its kernel's half. Every
+    ResBlk of HyTIP (hytip.inter) reads a fresh tensor that nothing reads after it: its tiles overwrite it."""
+    if isinstance(module, _DepthConvBlock):
+        return RowTiles(module, 1)
+    if isinstance(module, ResBlk):
+        return RowTiles(module, 2, into_input=True)
+    if (isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[1], nn.PixelShuffle)
+            and isinstance(module[0], nn.Conv2d) and module[0].stride == (1, 1)):
+        return RowTiles(module, module[0].padding[0], scale=module[1].upscale_factor)
+    return None
 
 
 _FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN}
@@ -110,10 +120,8 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
         for name, child in parent.named_children():
             if type(child) in _FAST:
                 setattr(parent, name, _FAST[type(child)](child))
-            elif _halo(child) is not None:
-                # Every ResBlk of HyTIP (hytip.inter) reads a fresh tensor that nothing reads after it: its tiles
-                # overwrite it.
-                setattr(parent, name, RowTiles(child, _halo(child), into_input=isinstance(child, ResBlk)))
+            elif (tiled := _row_tiles(child)) is not None:
+                setattr(parent, name, tiled)
             elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:
                 setattr(parent, name, _InBFloat16(child))
         if hasattr(parent, "row_tiles"):

@@ -255,16 +255,10 @@ class _ContextFusion(nn.Module):
 
     def forward(self, c1, c2, c3):
         # Each intermediate is dropped as soon as it has been read: at 1080p the full-resolution ones are 380-760 MB.
-        c3_up = self.res_block3_up(self.conv3_up(c3))
+        c32 = [self.res_block3_up(self.conv3_up(c3)), c2]       # concatenated by each reader (fast kernels: per tile)
         c3_out = self.res_block3_out(self.conv3_out(c3))
-        c32 = torch.cat((c3_up, c2), dim=1)
-        del c3_up
-        c2_out = self.res_block2_out(self.conv2_out(c32))
-        c2_up = self.conv2_up[0](c32)     # the sub-pixel convolution; c32 (1080p: 240 MB) goes before its shuffle
-        del c32
-        c2_up = self.conv2_up[1](c2_up)
-        c21 = [self.res_block2_up(c2_up), c1]
-        del c2_up
+        c2_out = self.res_block2_out(of_cat(self.conv2_out, list(c32), self.row_tiles))
+        c21 = [self.res_block2_up(of_cat(self.conv2_up, c32, self.row_tiles)), c1]
         c1_out = self.res_block1_out(of_cat(self.conv1_out, c21, self.row_tiles, into_input=True))
         # Into the warped levels, which nothing reads after (1080p: 0.5 GB less than new sums); float32 as they are,
         # also where c*_out is bfloat16 (the bf16 kernels).
@@ -308,8 +302,7 @@ class _ContextualDecoder(nn.Module):
         # Each intermediate goes once read (1080p: the half-resolution ones are 120-240 MB).
         parts = [self.up2(self.up1(self.CTM(y_hat))), ctx[2]]
         parts = [self.up3(of_cat(self.res1, parts, self.row_tiles)) * q_dec, ctx[1]]
-        up = self.up4[0](of_cat(self.res2, parts, self.row_tiles))     # the sub-pixel convolution, then its shuffle
-        return self.up4[1](up)
+        return of_cat(self.up4, [of_cat(self.res2, parts, self.row_tiles)], self.row_tiles)
 
 
 class _ReconGeneration(nn.Module):

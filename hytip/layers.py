@@ -34,7 +34,7 @@ def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d
     return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
 
 
-def rowwise(fn, inputs, halo: int, into_input: bool = False) -> torch.Tensor:
+def rowwise(fn, inputs, halo: int, into_input: bool = False, scale: int = 1) -> torch.Tensor:
     """``fn(*inputs)`` computed in row tiles of about ``TILE_ELEMENTS``, for NHWC ``inputs`` of one height and width and
     an ``fn`` whose output pixel depends on the input rows within ``halo`` of its own and that zero-pads at the
     frame's edges: each tile reads ``halo`` rows more on each side, and the rows computed from its own padding are
@@ -43,7 +43,9 @@ def rowwise(fn, inputs, halo: int, into_input: bool = False) -> torch.Tensor:
     balanced, none is a short remainder), so the values are the whole frame's (tests/test_fast.py); in NCHW they
     would not be (hytip.fast). With ``into_input`` (for an ``inputs[0]`` that nothing reads afterwards) the tiles
     overwrite ``inputs[0]`` where the output has its shape and dtype, instead of a new tensor (1080p: 0.36 GB for a
-    48-channel one); each tile first keeps the ``halo`` rows the next one still reads as they were."""
+    48-channel one); each tile first keeps the ``halo`` rows the next one still reads as they were. An ``fn`` whose
+    output has ``scale`` times the input's rows and columns (a sub-pixel convolution and its shuffle) writes ``scale``
+    output rows per input row."""
     h, w = inputs[0].shape[-2:]
     row = w * sum(x.shape[0] * x.shape[1] for x in inputs)
     tiles = round(h / max(1, TILE_ELEMENTS // row - 2 * halo))
@@ -56,46 +58,52 @@ def rowwise(fn, inputs, halo: int, into_input: bool = False) -> torch.Tensor:
         parts = [x[..., lo:bottom + halo, :] for x in inputs]
         if kept is not None:       # rows lo..top of inputs[0] as they were before the previous tile overwrote them
             parts[0] = torch.cat((kept, parts[0][..., top - lo:, :]), dim=-2)
-        tile = fn(*parts)[..., top - lo:bottom - lo, :]
+        tile = fn(*parts)[..., (top - lo) * scale:(bottom - lo) * scale, :]
         if out is None:
-            same = tile.shape[:2] == inputs[0].shape[:2] and tile.dtype == inputs[0].dtype
+            same = scale == 1 and tile.shape[:2] == inputs[0].shape[:2] and tile.dtype == inputs[0].dtype
             out = inputs[0] if into_input and same and h // tiles >= halo else torch.empty(
-                tile.shape[:2] + (h, w), dtype=tile.dtype, device=tile.device, memory_format=torch.channels_last)
+                tile.shape[:2] + (h * scale, w * scale), dtype=tile.dtype, device=tile.device,
+                memory_format=torch.channels_last)
         if out is inputs[0] and bottom < h:
             kept = out[..., bottom - halo:bottom, :].clone()
-        out[..., top:bottom, :] = tile
+        out[..., top * scale:bottom * scale, :] = tile
     return out
 
 
 class RowTiles(nn.Module):
     """``body`` in row tiles (``rowwise``): its full-resolution intermediates exist for one tile at a time. The fast
-    kernels (hytip.fast) wrap the depth-conv blocks and ResBlks in it; ``into_input``: the output overwrites the
-    input (``rowwise``)."""
+    kernels (hytip.fast) wrap the depth-conv blocks, ResBlks and sub-pixel convolutions in it; ``into_input``: the
+    output overwrites the input, ``scale``: the output has that many rows per input row (``rowwise``)."""
 
-    def __init__(self, body: nn.Module, halo: int, into_input: bool = False):
+    def __init__(self, body: nn.Module, halo: int, into_input: bool = False, scale: int = 1):
         super().__init__()
-        self.body, self.halo, self.into_input = body, halo, into_input
+        self.body, self.halo, self.into_input, self.scale = body, halo, into_input, scale
 
     def forward(self, x):
-        return rowwise(self.body, (x,), self.halo, self.into_input)
+        return rowwise(self.body, (x,), self.halo, self.into_input, self.scale)
 
 
 def of_cat(module: nn.Module, inputs: list, row_tiles: bool = False, into_input: bool = False) -> torch.Tensor:
-    """``module(torch.cat(inputs, dim=1))`` for a stride-1 convolution or block (in the fast kernels a ``RowTiles``),
-    emptying the caller's list ``inputs`` once read: tensors that only the list holds are freed before ``module``
-    runs (at 1080p, 0.1-0.6 GB each). With ``row_tiles`` (NHWC inputs, the fast kernels) the concatenation exists for
-    one row tile at a time, and with ``into_input`` the output overwrites ``inputs[0]`` where it can (``rowwise``;
-    for an ``inputs[0]`` that only the list holds)."""
+    """``module(torch.cat(inputs, dim=1))`` for a stride-1 convolution, block or sub-pixel convolution and its shuffle
+    (in the fast kernels a ``RowTiles``), emptying the caller's list ``inputs`` once read: tensors that only the list
+    holds are freed before ``module`` runs (at 1080p, 0.1-0.6 GB each); the concatenation of one tensor is that
+    tensor. With ``row_tiles`` (NHWC inputs, the fast kernels) the concatenation and the module's intermediates exist
+    for one row tile at a time, and with ``into_input`` the output overwrites ``inputs[0]`` where it can
+    (``rowwise``; for an ``inputs[0]`` that only the list holds)."""
     if row_tiles:
-        body, halo = (module.body, module.halo) if isinstance(module, RowTiles) else (module, module.padding[0])
-        out = rowwise(lambda *tile: body(torch.cat(tile, dim=1)), inputs, halo, into_input)
+        body, halo, scale = ((module.body, module.halo, module.scale) if isinstance(module, RowTiles)
+                             else (module, module.padding[0], 1))
+        out = rowwise(body if len(inputs) == 1 else lambda *tile: body(torch.cat(tile, dim=1)), inputs, halo,
+                      into_input, scale)
         inputs.clear()
         return out
-    x = torch.cat(inputs, dim=1)
+    x = inputs.pop() if len(inputs) == 1 else torch.cat(inputs, dim=1)
     inputs.clear()
-    # A depth-conv block stage by stage: a module's input lives while it runs, so the concatenation goes before the
-    # FFN's expansion (exact kernels, 1080p P-frame: 0.48 GB of the 2.85 GB of tensors alive at its peak).
-    for stage in module.block if isinstance(module, _DepthConvBlock) else (module,):
+    # Stage by stage: a module's input lives while it runs, so the concatenation goes before a depth-conv block's FFN
+    # expands its output (exact kernels, 1080p P-frame: 0.48 GB of the 2.85 GB of tensors alive at its peak) and a
+    # sub-pixel convolution's input before its shuffle.
+    for stage in module.block if isinstance(module, _DepthConvBlock) else module if isinstance(
+            module, nn.Sequential) else (module,):
         x = stage(x)
     return x
 
@@ -286,11 +294,8 @@ class UNet(nn.Module):
         x1 = self.conv1(inputs.pop())
         skip = [self.conv2(self.max_pool(x1))]
         skip.append(self.up3(self.context_refine(self.conv3(self.max_pool(skip[0])))))
-        d3 = of_cat(self.up_conv3, skip, self.row_tiles)
-        up = self.up2[0](d3)           # the sub-pixel convolution; d3 goes before its shuffle
-        del d3
-        skip = [x1, self.up2[1](up)]
-        del x1, up
+        skip = [x1, of_cat(self.up2, [of_cat(self.up_conv3, skip, self.row_tiles)], self.row_tiles)]
+        del x1
         return of_cat(self.up_conv2, skip, self.row_tiles)
 
 
@@ -311,8 +316,18 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     scale = torch.tensor([(x.shape[-1] - 1.0) / 2.0, (x.shape[-2] - 1.0) / 2.0], dtype=flow.dtype,
                          device=flow.device)
     grid = (base + flow / scale.view(1, 2, 1, 1)).permute(0, 2, 3, 1)
+
+    def sample(v):
+        return F.grid_sample(v, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+    if not (x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()):
+        return sample(x)
     # In the input's layout: grid_sample writes NCHW, and the fast kernels' convolutions that read the warped features
-    # run faster on NHWC (P-frame estimate 6 % faster at 448x256). NCHW input (the exact kernels): no copy.
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    nhwc = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return out.contiguous(memory_format=torch.channels_last) if nhwc else out
+    # run faster on NHWC (P-frame estimate 6 % faster at 448x256). Each channel is sampled on its own, so a few at a
+    # time (about TILE_ELEMENTS values) give the same values with one NCHW copy of a few channels, not of all
+    # (1080p: 0.36 GB for the full-resolution level).
+    out = torch.empty_like(x)
+    step = max(1, TILE_ELEMENTS // (x.shape[0] * h * w))
+    for c in range(0, x.shape[1], step):
+        out[:, c:c + step] = sample(x[:, c:c + step])
+    return out
