@@ -391,6 +391,9 @@ class Codec:
                             for b in range(n)]
                     _check_finite(f"frame {p.number} (P-frame)", ref, bits)
                     strings, symbols = self._encode_pframe(out.symbols) if real else (None, None)
+                    # The frame's by-products (flows, mc frame, mask, latents; 1080p: 0.1 GB) go now, not when
+                    # the next P-frame's output replaces them.
+                    del out
                 recons = unpad(ref, pads)
                 qualities = [point[0 if p.type == "P" else 1] for point in points]
                 records = [bs.FrameRecord(bs.FrameType[p.type], strings,

@@ -144,6 +144,7 @@ class HyTIP(nn.Module):
         flow = self.MENet(ref_frame, x)
         mo = self.motion(flow, qp, ref_flow, state.ref_mv_feature if predict else None,
                          temporal_input, state.ref_mv_y)
+        del temporal_input      # read by the motion prior only (1080p: 38 MB less under the inter coder's peak)
         inter = self.inter(x, mo.flow_hat, ref_frame, qp, frame_type_index(frame_idx),
                            state.ref_feature, state.ref_y)
         return PFrameOutput(
@@ -175,6 +176,7 @@ class HyTIP(nn.Module):
         b = ref_frame.shape[0]
         mv_z_hat = source.mv_z((b, 64) + _latent_hw(ref_frame, 64))
         prior = motion.prior(mv_z_hat, _latent_hw(ref_frame, 16), temporal_input, state.ref_mv_y)
+        del temporal_input
         mv_y_hat = (source.mv_y(prior) + prior.means) * prior.q_step
         flow_hat, ref_mv_feature = motion.synthesis(mv_y_hat, conds, qp)
         tc = inter.temporal_context(ref_frame, state.ref_feature, flow_hat, fa_idx)
