@@ -113,7 +113,8 @@ def main() -> None:
     args = parser.parse_args()
 
     codec = hytip.load(args.checkpoint, device=args.device, deterministic=True, threads=args.threads)
-    weights = sum(t.nbytes for t in (*codec._model(args.kernels).parameters(), *codec._model(args.kernels).buffers()))
+    model = codec._model(args.kernels)
+    weights = sum(t.nbytes for t in (*model.parameters(), *model.buffers()))
     width, height = (int(v) for v in args.size.split("x"))
     print(f"protocol: torch {torch.__version__}, {args.device}, float32 (kernels {args.kernels}), inference mode, "
           f"{args.size}, {args.frames} frames of the bundled clip, QP {args.qp}, I-quality {args.i_quality}; "
