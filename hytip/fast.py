@@ -32,26 +32,22 @@ import torch
 import torch.nn as nn
 
 from .inter import Inter
-from .layers import ResBlk, RowTiles, _DepthConvBlock, _GatedFFN, _SumFFN
+from .layers import ConvRows, ResBlk, RowTiles, _DepthConvBlock, _FFN, _GatedFFN, _SumFFN
 
 FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of the model (hytip.codec.KERNELS)
 LAYOUT = torch.channels_last
 
 
-def _half(conv: nn.Conv2d, part: int) -> nn.Conv2d:
-    """A 1x1 convolution computing output channels [part·n/2, (part+1)·n/2) of ``conv``, on views of its weights."""
-    n = conv.out_channels // 2
-    half = nn.Conv2d(conv.in_channels, n, 1, device="meta")
-    rows = slice(part * n, (part + 1) * n)
-    half.weight = nn.Parameter(conv.weight.detach()[rows], requires_grad=False)
-    half.bias = nn.Parameter(conv.bias.detach()[rows], requires_grad=False)
-    return half
+def _halves(ffn: _FFN) -> tuple[ConvRows, ConvRows]:
+    """The two halves of an FFN's expanding 1x1 convolution, as convolutions on views of its weights."""
+    n = ffn.conv.out_channels // 2
+    return ConvRows(ffn.conv, slice(0, n)), ConvRows(ffn.conv, slice(n, 2 * n))
 
 
 class _SplitGatedFFN(nn.Module):
     def __init__(self, ffn: _GatedFFN):
         super().__init__()
-        self.conv_a, self.conv_b = _half(ffn.conv, 0), _half(ffn.conv, 1)
+        self.conv_a, self.conv_b = _halves(ffn)
         self.conv_out, self.relu = ffn.conv_out, ffn.relu
 
     def forward(self, x):
@@ -61,7 +57,7 @@ class _SplitGatedFFN(nn.Module):
 class _SplitSumFFN(nn.Module):
     def __init__(self, ffn: _SumFFN):
         super().__init__()
-        self.conv_a, self.conv_b = _half(ffn.conv, 0), _half(ffn.conv, 1)
+        self.conv_a, self.conv_b = _halves(ffn)
         self.conv_out, self.relu1, self.relu2 = ffn.conv_out, ffn.relu1, ffn.relu2
 
     def forward(self, x):

@@ -23,6 +23,9 @@ __all__ = [
 # Input values per row tile (halo included) of the fast kernels' tiled layers (hytip.fast): 32 MiB of float32, which
 # a depth-conv block's FFN expands to about 7x while the tile is computed.
 TILE_ELEMENTS = 1 << 23
+# An FFN's expansion above this many values is computed in parts (_FFN): 256 MiB of float32, so 448x256 and smaller
+# frames run the release's single convolution.
+SPLIT_ELEMENTS = 1 << 26
 
 
 def lrelu(slope: float = 0.01) -> nn.LeakyReLU:
@@ -167,33 +170,68 @@ class DepthConv(nn.Module):
         return self.conv2(self.depth_conv(self.conv1(x))).add_(identity)
 
 
-class _GatedFFN(nn.Module):
+class ConvRows(nn.Conv2d):
+    """Output channels ``rows`` of the 1x1 convolution ``source``, on views of its weights taken at each call (so they
+    follow it through loading and ``.to``): a convolution module of its own, which ptflops counts, with no parameters
+    of its own, so that the state dict keeps the release's keys."""
+
+    weight = property(lambda self: self.source[0].weight[self.rows])
+    bias = property(lambda self: self.source[0].bias[self.rows])
+
+    def __init__(self, source: nn.Conv2d, rows: slice):
+        super().__init__(source.in_channels, rows.stop - rows.start, 1, device="meta")
+        del self.weight, self.bias
+        self.source, self.rows = [source], rows       # in a list: not a child module
+
+
+class _FFN(nn.Module):
+    """1x1 c→4c, halves (a, b) combined into a by the subclass's ``combine``, 1x1 2c→c, plus identity.
+
+    Where the expansion would exceed ``SPLIT_ELEMENTS`` values, ``parts`` compute it as a, then b's two halves, each
+    combined into a's matching channels: the whole expansion never exists, nor oneDNN's blocked copy of it that an
+    NCHW convolution's output also needs while it runs (1080p, exact kernels: 2.8 GB of resident memory for the
+    reconstruction U-Net's last block). Each output channel of a 1x1 convolution is computed the same way whatever
+    the others, so the values are the whole convolution's (tests/test_fast.py)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = conv(ch, ch * 4, 1)
+        self.conv_out = conv(ch * 2, ch, 1)
+        halves = ((0, 2), (2, 3), (3, 4))          # in units of ch: a, then b's two halves
+        self.parts = nn.ModuleList(ConvRows(self.conv, slice(ch * lo, ch * hi)) for lo, hi in halves)
+
+    def forward(self, x):
+        if x[:, :1].numel() * self.conv.out_channels <= SPLIT_ELEMENTS:
+            h = self.combine(*self.conv(x).chunk(2, 1))
+        else:
+            h = self.parts[0](x)
+            n = h.shape[1] // 2
+            for k, part in enumerate(self.parts[1:]):
+                self.combine(h[:, k * n:(k + 1) * n], part(x))
+        return self.conv_out(h).add_(x)
+
+
+class _GatedFFN(_FFN):
     """Intra FFN: 1x1 c→4c, split (a, b), a·LReLU(0.1)(b), 1x1 2c→c, plus identity."""
 
     def __init__(self, ch: int):
-        super().__init__()
-        self.conv = conv(ch, ch * 4, 1)
-        self.conv_out = conv(ch * 2, ch, 1)
+        super().__init__(ch)
         self.relu = lrelu(0.1)
 
-    def forward(self, x):
-        a, b = self.conv(x).chunk(2, 1)
-        return self.conv_out(a.mul_(self.relu(b))).add_(x)
+    def combine(self, a, b):
+        return a.mul_(self.relu(b))
 
 
-class _SumFFN(nn.Module):
+class _SumFFN(_FFN):
     """P-frame FFN3: 1x1 c→4c, split (a, b), LReLU(0.1)(a) + LReLU(0.01)(b), 1x1 2c→c, plus identity."""
 
     def __init__(self, ch: int):
-        super().__init__()
-        self.conv = conv(ch, ch * 4, 1)
-        self.conv_out = conv(ch * 2, ch, 1)
+        super().__init__(ch)
         self.relu1 = lrelu(0.1)
         self.relu2 = lrelu(0.01)
 
-    def forward(self, x):
-        a, b = self.conv(x).chunk(2, 1)
-        return self.conv_out(self.relu1(a).add_(self.relu2(b))).add_(x)
+    def combine(self, a, b):
+        return self.relu1(a).add_(self.relu2(b))
 
 
 class _PlainFFN(nn.Module):

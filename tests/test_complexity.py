@@ -22,6 +22,7 @@ from bench.measure.complexity import (
     pframe_kmac_per_pixel,
     temporal_buffer,
 )
+import hytip.layers
 from hytip.model import HyTIP
 
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "complexity" / "official.json").read_text())
@@ -58,7 +59,12 @@ def test_parameters_per_module(model):
     assert round(counts.model_size / 1e6, 3) == OFFICIAL["model_size_M"]
 
 
-def test_ptflops_per_pixel_at_a_multiple_of_64(model):
+@pytest.mark.parametrize("ffn_parts", [False, True])
+def test_ptflops_per_pixel_at_a_multiple_of_64(model, monkeypatch, ffn_parts):
+    """Also with every FFN expansion computed in parts (hytip.layers.ConvRows, as from about 1080p): ptflops counts
+    the parts as the convolutions they are."""
+    if ffn_parts:
+        monkeypatch.setattr(hytip.layers, "SPLIT_ELEMENTS", 0)
     h = w = 64
     enc, dec = pframe_kmac_per_pixel(model, h, w)
     for rec, path in ((enc, "encode"), (dec, "decode")):

@@ -11,6 +11,7 @@ import weakref
 import golden
 import pytest
 import torch
+from bench.benchmarks.tensor_peak import LiveTensors
 from test_golden_pframe import check_against_golden, run_case
 
 import hytip
@@ -19,7 +20,7 @@ import hytip.layers
 from bench.measure.metrics import psnr_rgb
 from hytip.checkpoint import load_checkpoint
 from hytip.fast import BF16_MODULES, LAYOUT, _InBFloat16, fast_input, fast_model
-from hytip.layers import DCB, DCB4, DCBI, ResBlk, RowTiles, conv, of_cat, subpel1, subpel3, warp
+from hytip.layers import DCB, DCB4, DCBI, ResBlk, RowTiles, _GatedFFN, _SumFFN, conv, of_cat, subpel1, subpel3, warp
 from hytip.model import HyTIP
 
 COLS = {"I": {"y": 2, "z": 3}, "P": {"mv_y": 0, "mv_z": 1, "y": 2, "z": 3}}   # est_bpp columns
@@ -231,3 +232,30 @@ def test_warp_of_nhwc_features_by_channel_chunks_changes_no_value(monkeypatch, s
     chunked = warp(fast_input(x), flow)
     assert sampled == [2] * (shape[1] // 2) + [1] * (shape[1] % 2)
     assert torch.equal(whole, chunked) and chunked.is_contiguous(memory_format=LAYOUT)
+
+
+@pytest.mark.parametrize("ffn, ch, shape", [(_SumFFN, 48, (256, 448)), (_GatedFFN, 32, (256, 448)),
+                                            (_SumFFN, 128, (128, 224))])
+def test_large_ffn_expansions_in_parts_change_no_value(monkeypatch, ffn, ch, shape):
+    """Where an FFN's expansion exceeds SPLIT_ELEMENTS (the exact kernels from about 1080p), it is computed as its
+    first half, then the second half's two quarters, each combined into the first half's channels: the same values
+    as the whole convolution, in NCHW, with the release's state-dict keys and less memory."""
+    torch.manual_seed(0)
+    block = ffn(ch).eval()
+    for p in block.parameters():
+        p.data.normal_(0, 0.1)
+    x = torch.randn(1, ch, *shape)
+    calls = []
+    for part in block.parts:
+        part.register_forward_hook(lambda m, args, out: calls.append(out.shape[1]))
+    with torch.inference_mode(), LiveTensors() as whole_live:
+        whole = block(x.clone())
+    monkeypatch.setattr(hytip.layers, "SPLIT_ELEMENTS", x.numel() * 4 - 1)
+    with torch.inference_mode(), LiveTensors() as parts_live:
+        parts = block(x.clone())
+    assert calls == [2 * ch, ch, ch] and torch.equal(whole, parts)
+    assert sorted(block.state_dict()) == ["conv.bias", "conv.weight", "conv_out.bias", "conv_out.weight"]
+    # Tensors alive: the input's copy and 4c channels of expansion (whole) against 2c + c (parts), in units of the
+    # input's size; the parts' views of the weights bring the expansion's weights into the count.
+    weights = block.conv.weight.nbytes + block.conv.bias.nbytes
+    assert whole_live.peak == 6 * x.nbytes and parts_live.peak == 4 * x.nbytes + weights

@@ -9,8 +9,8 @@ A dispatch mode sees every tensor an operator returns and keeps a weak reference
 storages alive are summed after each operator, and a frame's peak is their maximum while it is coded. Counted: every
 storage made while the sequence is coded (the temporal buffers, every intermediate), once however many views share
 it; the weights are printed apart. Not counted, because they are not torch tensors: on the CPU oneDNN's blocked
-copies of an NCHW convolution's input and output while it runs (the exact kernels; at 1080p, by resident memory,
-1.4 GB more at an FFN's 1.44 GB expansion) and the freed memory the allocator keeps for reuse, both in
+copies of an NCHW convolution's input and output while it runs (the exact kernels; by resident memory about the
+output's size again, 1.4 GB for a whole 1080p FFN expansion) and the freed memory the allocator keeps for reuse, both in
 `codec_speed`'s resident peak; on a GPU cuDNN's workspaces and the caching allocator's free blocks. The tracker costs
 one Python call per operator; it does not change any value.
 """

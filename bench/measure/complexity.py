@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from bench.errors import InputError
 from hytip.gop import ALIGN_FACTOR
+from hytip.layers import ConvRows
 from hytip.model import HyTIP, TemporalState, ZeroLatentDecoder
 
 COUNTERS = ("ptflops", "fvcore")
@@ -149,13 +150,17 @@ class _TracedPFrame(nn.Module):
 
 def _count_ptflops(model: HyTIP, state: TemporalState, path: str, frame: torch.Tensor) -> Tuple[int, tuple]:
     from ptflops import get_model_complexity_info
+    from ptflops.pytorch_ops import conv_flops_counter_hook
 
     if path == "encode":
         module, inputs = model, dict(ref_frame=frame, x=frame, state=state, **COUNTED_FRAME)
     else:
         module, inputs = ZeroLatentDecoder(model), dict(ref_frame=frame, state=state, **COUNTED_FRAME)
+    # ptflops matches module types exactly: the parts of a large FFN expansion (hytip.layers.ConvRows, from about
+    # 1080p) are convolutions to it too.
     macs, _ = get_model_complexity_info(module, tuple(frame.shape), as_strings=False, print_per_layer_stat=False,
-                                        input_constructor=lambda _: inputs, backend="pytorch")
+                                        input_constructor=lambda _: inputs, backend="pytorch",
+                                        custom_modules_hooks={ConvRows: conv_flops_counter_hook})
     if macs is None:   # ptflops prints the exception and returns None when the forward pass fails
         raise RuntimeError(f"ptflops could not count the {path} path (its message is printed above)")
     return int(macs), ()
