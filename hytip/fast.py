@@ -39,7 +39,8 @@ LAYOUT = torch.channels_last
 
 
 def _halves(ffn: _FFN) -> tuple[ConvRows, ConvRows]:
-    """The two halves of an FFN's expanding 1x1 convolution, as convolutions on views of its weights."""
+    """The two halves of an FFN's expanding 1x1 convolution, as convolutions on views of its weights (the split FFNs
+    keep that convolution as a child, so that its weights stay the model's)."""
     n = ffn.conv.out_channels // 2
     return ConvRows(ffn.conv, slice(0, n)), ConvRows(ffn.conv, slice(n, 2 * n))
 
@@ -47,7 +48,7 @@ def _halves(ffn: _FFN) -> tuple[ConvRows, ConvRows]:
 class _SplitGatedFFN(nn.Module):
     def __init__(self, ffn: _GatedFFN):
         super().__init__()
-        self.conv_a, self.conv_b = _halves(ffn)
+        self.conv, (self.conv_a, self.conv_b) = ffn.conv, _halves(ffn)
         self.conv_out, self.relu = ffn.conv_out, ffn.relu
 
     def forward(self, x):
@@ -57,7 +58,7 @@ class _SplitGatedFFN(nn.Module):
 class _SplitSumFFN(nn.Module):
     def __init__(self, ffn: _SumFFN):
         super().__init__()
-        self.conv_a, self.conv_b = _halves(ffn)
+        self.conv, (self.conv_a, self.conv_b) = ffn.conv, _halves(ffn)
         self.conv_out, self.relu1, self.relu2 = ffn.conv_out, ffn.relu1, ffn.relu2
 
     def forward(self, x):
