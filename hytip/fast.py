@@ -32,37 +32,23 @@ import torch
 import torch.nn as nn
 
 from .inter import Inter
-from .layers import ConvRows, ResBlk, RowTiles, _DepthConvBlock, _FFN, _GatedFFN, _SumFFN
+from .layers import ConvRows, ResBlk, RowTiles, _DepthConvBlock, _FFN
 
 FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of the model (hytip.codec.KERNELS)
 LAYOUT = torch.channels_last
 
 
-def _halves(ffn: _FFN) -> tuple[ConvRows, ConvRows]:
-    """The two halves of an FFN's expanding 1x1 convolution, as convolutions on views of its weights (the split FFNs
-    keep that convolution as a child, so that its weights stay the model's)."""
-    n = ffn.conv.out_channels // 2
-    return ConvRows(ffn.conv, slice(0, n)), ConvRows(ffn.conv, slice(n, 2 * n))
+class _SplitFFN(nn.Module):
+    """``ffn`` with its expansion's halves (a, b) computed as two convolutions on views of its weights (``ConvRows``),
+    each a dense NHWC tensor; ``ffn`` stays a child, so that its weights stay the model's."""
 
-
-class _SplitGatedFFN(nn.Module):
-    def __init__(self, ffn: _GatedFFN):
+    def __init__(self, ffn: _FFN):
         super().__init__()
-        self.conv, (self.conv_a, self.conv_b) = ffn.conv, _halves(ffn)
-        self.conv_out, self.relu = ffn.conv_out, ffn.relu
+        n = ffn.conv.out_channels // 2
+        self.ffn, self.conv_a, self.conv_b = ffn, ConvRows(ffn.conv, slice(0, n)), ConvRows(ffn.conv, slice(n, 2 * n))
 
     def forward(self, x):
-        return self.conv_out(self.conv_a(x).mul_(self.relu(self.conv_b(x)))).add_(x)
-
-
-class _SplitSumFFN(nn.Module):
-    def __init__(self, ffn: _SumFFN):
-        super().__init__()
-        self.conv, (self.conv_a, self.conv_b) = ffn.conv, _halves(ffn)
-        self.conv_out, self.relu1, self.relu2 = ffn.conv_out, ffn.relu1, ffn.relu2
-
-    def forward(self, x):
-        return self.conv_out(self.relu1(self.conv_a(x)).add_(self.relu2(self.conv_b(x)))).add_(x)
+        return self.ffn.conv_out(self.ffn.combine(self.conv_a(x), self.conv_b(x))).add_(x)
 
 
 def _row_tiles(module: nn.Module) -> RowTiles | None:
@@ -80,7 +66,6 @@ def _row_tiles(module: nn.Module) -> RowTiles | None:
     return None
 
 
-_FAST = {_GatedFFN: _SplitGatedFFN, _SumFFN: _SplitSumFFN}
 # The inter coder's transforms, about 75 % of a P-frame's time with the fast kernels at 448x256: bfloat16 in the "bf16"
 # kernels. The intra coder, motion, every entropy parameter network and the warps stay in float32.
 BF16_MODULES = ("feature_extractor", "context_fusion_net", "mc_generator", "MaskGenerator", "contextual_encoder",
@@ -115,8 +100,8 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
                 setattr(module, name, nn.Parameter(nhwc, requires_grad=False) if isinstance(t, nn.Parameter) else nhwc)
     for parent in list(fast.modules()):
         for name, child in parent.named_children():
-            if type(child) in _FAST:
-                setattr(parent, name, _FAST[type(child)](child))
+            if isinstance(child, _FFN):
+                setattr(parent, name, _SplitFFN(child))
             elif (tiled := _row_tiles(child)) is not None:
                 setattr(parent, name, tiled)
             elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:

@@ -197,8 +197,8 @@ class _FFN(nn.Module):
         super().__init__()
         self.conv = conv(ch, ch * 4, 1)
         self.conv_out = conv(ch * 2, ch, 1)
-        halves = ((0, 2), (2, 3), (3, 4))          # in units of ch: a, then b's two halves
-        self.parts = nn.ModuleList(ConvRows(self.conv, slice(ch * lo, ch * hi)) for lo, hi in halves)
+        rows = ((0, 2), (2, 3), (3, 4))            # in units of ch: a, then b's two halves
+        self.parts = nn.ModuleList(ConvRows(self.conv, slice(ch * lo, ch * hi)) for lo, hi in rows)
 
     def forward(self, x):
         if x[:, :1].numel() * self.conv.out_channels <= SPLIT_ELEMENTS:
