@@ -14,6 +14,10 @@ NHWC a row tile is a contiguous slice and each output pixel is computed the same
 changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their
 rounding would depend on the tiling.
 
+On a CPU where torch has NNPACK (x86-64 with AVX2), SPyNet's 7x7 convolutions (a quarter of a P-frame's multiply-
+adds) run through NNPACK's FFT kernels instead (``_FFTConv``): 2.3x oneDNN's direct NHWC kernels on its refinement
+blocks at 448x256 (2 threads), and closer to a float64 reference than either (relative 1e-7 against 2e-7).
+
 Other kernels round differently in the last bits: the golden README's "channels_last" variant of the official
 code stays within 1e-6 of its NCHW run on case A and within the suggested tolerances on the chaotic case B. Use
 it for estimated rates only; a stream's decoder must run the encoder's kernels, so compress and decompress always
@@ -30,6 +34,7 @@ import copy
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .inter import Inter
 from .layers import ConvRows, ResBlk, RowTiles, _DepthConvBlock, _FFN
@@ -49,6 +54,41 @@ class _SplitFFN(nn.Module):
 
     def forward(self, x):
         return self.ffn.conv_out(self.ffn.combine(self.conv_a(x), self.conv_b(x))).add_(x)
+
+
+# Input values per call of NNPACK (about 16 bytes of workspace per value of the wider of its input and output, which
+# torch keeps for the next call): 64 MB of workspace, where SPyNet's widest layer at 1080p would need 1.6 GB whole.
+FFT_TILE_ELEMENTS = 1 << 22
+
+
+class _FFTConv(nn.Module):
+    """``conv`` (stride 1) through NNPACK's FFT kernels, NCHW in and out (NNPACK's layout), one sample at a time (its
+    batched kernels are 5x slower per sample) and in row tiles of about FFT_TILE_ELEMENTS values. A tile moves the
+    FFT's own 16x16 tile grid, so the last bits depend on the tiling (not the values beyond them)."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x):
+        weight, bias, (pad, pad_w) = self.conv.weight, self.conv.bias, self.conv.padding
+        n, _, h, w = x.shape
+        rows = max(1, FFT_TILE_ELEMENTS // (max(x.shape[1], weight.shape[0]) * w))
+        out = x.new_empty(n, weight.shape[0], h, w)
+        for i in range(n):
+            for r0 in range(0, h, rows):
+                r1 = min(r0 + rows, h)
+                lo, hi = max(r0 - pad, 0), min(r1 + pad, h)
+                # the tile's rows and the halo its output rows read; zero rows beyond the frame (the padding)
+                tile = F.pad(x[i:i + 1, :, lo:hi], (0, 0, pad - (r0 - lo), pad - (hi - r1))).contiguous()
+                out[i:i + 1, :, r0:r1] = torch._nnpack_spatial_convolution(tile, weight, bias, [0, pad_w])
+        return out
+
+
+def _fft_conv(module: nn.Module) -> bool:
+    """SPyNet's 7x7 convolutions (the model's only ones), where NNPACK's FFT beats direct convolution most."""
+    return (isinstance(module, nn.Conv2d) and module.kernel_size == (7, 7) and module.stride == (1, 1)
+            and module.dilation == (1, 1) and module.groups == 1 and module.padding_mode == "zeros")
 
 
 def _row_tiles(module: nn.Module) -> RowTiles | None:
@@ -87,13 +127,23 @@ class _InBFloat16(nn.Module):
 
 def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
     """``model`` for the ``kernels`` "fast" or "bf16": a copy of its modules that shares its weights, which neither
-    changes. Every 4-D parameter and buffer gets NHWC strides (a weight in NHWC makes a convolution NHWC even where
-    its input is not, as at SpyNet's coarsest levels): a view where its memory already has that order (1x1 and
-    depthwise kernels, per-channel scales), a copy for the k x k kernels (47 of the 190 MB of weights)."""
+    changes. On a CPU with NNPACK, SPyNet's convolutions become ``_FFTConv``s with the model's own (NCHW) weights. Every
+    other 4-D parameter and buffer gets NHWC strides (a weight in NHWC makes a convolution NHWC even where its input is
+    not): a view where its memory already has that order (1x1 and depthwise kernels, per-channel scales), a copy for
+    the k x k kernels (42 of the 190 MB of weights; 47 with SPyNet's, where there is no NNPACK)."""
     if kernels not in FAST_KERNELS:
         raise ValueError(f"kernels {kernels!r}: expected one of {', '.join(FAST_KERNELS)} for a fast copy")
     fast = copy.deepcopy(model, memo={id(t): t for t in (*model.parameters(), *model.buffers())})
+    weight = next(model.parameters())
+    if weight.device.type == "cpu" and weight.dtype == torch.float32 and torch._nnpack_available():
+        for parent in list(fast.modules()):
+            for name, child in parent.named_children():
+                if _fft_conv(child):
+                    setattr(parent, name, _FFTConv(child))
+    nchw = {m for f in fast.modules() if isinstance(f, _FFTConv) for m in f.modules()}   # NNPACK's weights: NCHW
     for module in fast.modules():
+        if module in nchw:
+            continue
         for name, t in (*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)):
             if t.dim() == 4:
                 nhwc = _nhwc(t.detach())

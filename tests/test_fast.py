@@ -19,7 +19,7 @@ import hytip.fast
 import hytip.layers
 from bench.measure.metrics import psnr_rgb
 from hytip.checkpoint import load_checkpoint
-from hytip.fast import BF16_MODULES, LAYOUT, _InBFloat16, fast_input, fast_model
+from hytip.fast import BF16_MODULES, LAYOUT, _FFTConv, _InBFloat16, fast_input, fast_model
 from hytip.layers import DCB, DCB4, DCBI, ResBlk, RowTiles, _GatedFFN, _SumFFN, conv, of_cat, subpel1, subpel3, warp
 from hytip.model import HyTIP
 
@@ -50,8 +50,15 @@ def test_fast_model_shares_the_weights_and_leaves_them_as_they_are(exact_model):
     copied = [t for t in fast.state_dict().values() if t.untyped_storage().data_ptr() not in storages]
     assert copied and all(t.dim() == 4 and t.shape[1] > 1 and t.shape[2:] != (1, 1) for t in copied)
     assert sum(t.numel() for t in copied) < 0.3 * sum(t.numel() for t in exact_model.state_dict().values())
+    # SPyNet's 7x7 convolutions go through NNPACK where torch has it, with the exact model's own NCHW weights.
+    sevens = {n for n, m in exact_model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (7, 7)}
+    fft = {n for n, m in fast.named_modules() if isinstance(m, _FFTConv)}
+    assert len(sevens) == 25 and fft == (sevens if torch._nnpack_available() else set())
+    nchw = {f"{n}.conv.{w}" for n in fft for w in ("weight", "bias")}
+    assert all(t.data_ptr() == exact_model.state_dict()[k.replace(".conv.", ".")].data_ptr()
+               for k, t in fast.state_dict().items() if k in nchw)
     assert all(t.stride() == torch.empty(t.shape, device="meta", memory_format=LAYOUT).stride()
-               for t in fast.state_dict().values() if t.dim() == 4)
+               for k, t in fast.state_dict().items() if t.dim() == 4 and k not in nchw)
     x = fast_input(torch.rand(1, 3, 64, 64))
     with torch.inference_mode():
         assert fast.if_model.net.enc.enc_1[0](x).is_contiguous(memory_format=LAYOUT)   # NHWC in, NHWC out
@@ -259,3 +266,24 @@ def test_large_ffn_expansions_in_parts_change_no_value(monkeypatch, ffn, ch, sha
     # input's size; the parts' views of the weights bring the expansion's weights into the count.
     weights = block.conv.weight.nbytes + block.conv.bias.nbytes
     assert whole_live.peak == 6 * x.nbytes and parts_live.peak == 4 * x.nbytes + weights
+
+
+@pytest.mark.skipif(not torch._nnpack_available(), reason="this torch or CPU has no NNPACK: the fast kernels use oneDNN")
+@pytest.mark.parametrize("shape, tile", [((1, 8, 64, 96), 1 << 30), ((2, 32, 37, 40), 32 * 40 * 5),
+                                         ((1, 16, 30, 24), 32 * 24 * 7)])
+def test_fft_convolution_in_row_tiles_is_closer_to_float64_than_direct(monkeypatch, shape, tile):
+    """``_FFTConv`` (SPyNet's 7x7 layers, via NNPACK) in row tiles (here of 5 and 7 rows, the last one shorter),
+    sample by sample: the convolution with zero padding, as close to a float64 reference as oneDNN's direct kernels
+    or closer, NCHW out."""
+    torch.manual_seed(0)
+    c_out = 32 if shape[1] != 32 else 16
+    conv = torch.nn.Conv2d(shape[1], c_out, 7, padding=3).eval()
+    x = torch.randn(shape)
+    monkeypatch.setattr(hytip.fast, "FFT_TILE_ELEMENTS", tile)
+    with torch.inference_mode():
+        out, direct = _FFTConv(conv)(x), conv(x)
+        ref = torch.nn.functional.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=3)
+    assert out.shape == ref.shape and out.is_contiguous()
+    scale = ref.abs().max().item()
+    fft_err, direct_err = ((t.double() - ref).abs().max().item() / scale for t in (out, direct))
+    assert fft_err < 1e-6 and fft_err <= 2 * direct_err
