@@ -169,21 +169,24 @@ def test_of_cat_row_tiles_change_no_value(monkeypatch, kind, shape):
     assert len(calls) >= 4 and inputs == [] and torch.equal(whole, tiled) and tiled.is_contiguous(memory_format=LAYOUT)
 
 
-def test_of_cat_frees_the_concatenation_before_a_blocks_ffn():
-    """Untiled (the exact kernels), a depth-conv block of a concatenation runs stage by stage: the concatenation is
-    freed before the FFN expands the block's output (1080p P-frame: 0.48 GB at the peak), and the values are the
-    block's."""
+def test_of_cat_frees_the_concatenation_once_a_blocks_depthconv_has_read_it():
+    """Untiled (the exact kernels), a depth-conv block of a concatenation runs stage by stage, each stage's input held
+    by the stage alone: the concatenation is freed once the DepthConv's first convolution and adaptor have read it,
+    before its depthwise convolution (1080p P-frame: 0.48 GB at the peak), and the values are the block's."""
     torch.manual_seed(0)
     block = DCB4(80, 48).eval()
     parts = [torch.randn(1, c, 16, 24) for c in (32, 48)]
-    seen = []
-    block.block[0].register_forward_pre_hook(lambda m, args: seen.append(weakref.ref(args[0])))
-    block.block[1].register_forward_pre_hook(lambda m, args: seen.append(seen[0]() is None))
+    refs, freed = [], []
+    depth_conv = block.block[0]
+    depth_conv.conv1.register_forward_pre_hook(lambda m, args: refs.append(weakref.ref(args[0])))
+    for m in (depth_conv.depth_conv, block.block[1]):
+        m.register_forward_pre_hook(lambda m, args: freed.append(refs[-1]() is None))
     with torch.inference_mode():
         inputs = list(parts)
         out = of_cat(block, inputs)
-        assert inputs == [] and seen[1:] == [True]
-        assert torch.equal(out, block(torch.cat(parts, dim=1)))
+        assert inputs == [] and freed == [True, True]
+        cat = torch.cat(parts, dim=1)
+        assert torch.equal(out, block(cat)) and freed[2:] == [False, False]   # a caller's tensor stays
 
 
 @pytest.mark.parametrize("shape", [(1, 96, 160), (2, 37, 64)])
