@@ -85,6 +85,12 @@ class _FFTConv(nn.Module):
         return out
 
 
+def uses_nnpack(device: torch.device | str) -> bool:
+    """Whether the fast kernels run SPyNet's 7x7 convolutions through NNPACK (``_FFTConv``) on ``device``: a CPU where
+    torch has NNPACK. Their last bits differ from oneDNN's, so the records and benchmarks say which."""
+    return torch.device(device).type == "cpu" and torch._nnpack_available()
+
+
 def _fft_conv(module: nn.Module) -> bool:
     """SPyNet's 7x7 convolutions (the model's only ones), where NNPACK's FFT beats direct convolution most."""
     return (isinstance(module, nn.Conv2d) and module.kernel_size == (7, 7) and module.stride == (1, 1)
@@ -135,7 +141,7 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
         raise ValueError(f"kernels {kernels!r}: expected one of {', '.join(FAST_KERNELS)} for a fast copy")
     fast = copy.deepcopy(model, memo={id(t): t for t in (*model.parameters(), *model.buffers())})
     weight = next(model.parameters())
-    if weight.device.type == "cpu" and weight.dtype == torch.float32 and torch._nnpack_available():
+    if uses_nnpack(weight.device) and weight.dtype == torch.float32:
         for parent in list(fast.modules()):
             for name, child in parent.named_children():
                 if _fft_conv(child):

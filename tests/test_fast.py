@@ -271,7 +271,7 @@ def test_large_ffn_expansions_in_parts_change_no_value(monkeypatch, ffn, ch, sha
     assert whole_live.peak == 6 * x.nbytes and parts_live.peak == 4 * x.nbytes + weights
 
 
-@pytest.mark.skipif(not torch._nnpack_available(), reason="this torch or CPU has no NNPACK: the fast kernels use oneDNN")
+@pytest.mark.skipif(not torch._nnpack_available(), reason="no NNPACK in this torch or CPU: the fast kernels use oneDNN")
 @pytest.mark.parametrize("shape, tile", [((1, 8, 64, 96), 1 << 30), ((2, 32, 37, 40), 32 * 40 * 5),
                                          ((1, 16, 30, 24), 32 * 24 * 7)])
 def test_fft_convolution_in_row_tiles_is_closer_to_float64_than_direct(monkeypatch, shape, tile):

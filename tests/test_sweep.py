@@ -28,6 +28,7 @@ from bench.data.readers import open_source
 from bench.errors import InputError
 from bench.measure.metrics import psnr_rgb
 from bench.sweep.config import SweepConfig
+from hytip.fast import uses_nnpack
 
 W, H, FRAMES = 128, 64, 2
 CATALOG = f"""\
@@ -363,6 +364,9 @@ def test_fast_kernels_are_their_own_jobs_and_estimated_only(data, tmp_path, caps
     assert set(fast["config_sha256"]).isdisjoint(exact["config_sha256"])
     assert fast["codec_config"].str.contains(f"{kernels} kernels").all() and exact["codec_config"].str.contains(
         "exact kernels").all()
+    # which kernels SPyNet ran on (their last bits differ)
+    assert (fast["codec_config"].str.contains("SPyNet's 7x7 convolutions by NNPACK's FFT") == uses_nnpack("cpu")).all()
+    assert not exact["codec_config"].str.contains("NNPACK").any()
     tol = golden.BF16 if kernels == "bf16" else golden.SUGGESTED
     assert (abs(fast["bpp"] / exact["bpp"] - 1) <= tol.est_bpp_total_rel).all()
     assert (abs(fast["psnr_rgb"] - exact["psnr_rgb"]) <= tol.psnr_rgb_abs_db).all()

@@ -43,6 +43,7 @@ import hytip
 from bench.data.clips import bundled_clip_path
 from bench.measure.metrics import psnr_rgb
 from hytip.allocator import keep_freed_memory
+from hytip.fast import uses_nnpack
 from bench.data.readers import ffmpeg_exe
 
 
@@ -170,7 +171,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"protocol: torch {torch.__version__}, float32, inference mode, deterministic algorithms, "
           f"threads {torch.get_num_threads()}, freed memory kept for reuse (glibc: {keep_freed_memory()}), "
-          f"{platform.processor() or platform.machine()} (native bfloat16: {_native_bf16()}), "
+          f"{platform.processor() or platform.machine()} (native bfloat16: {_native_bf16()}), fast and bf16 kernels' "
+          f"SPyNet 7x7 convolutions on the CPU by {'NNPACK FFT' if uses_nnpack('cpu') else 'oneDNN'}, "
           f"python {platform.python_version()}")
     print(f"checkpoint: {args.checkpoint}; clip: bundled Big Buck Bunny scaled with ffmpeg; "
           f"{args.frames} frames per run, QP {args.qp}, I-quality {args.i_quality}")

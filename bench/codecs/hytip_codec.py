@@ -28,6 +28,7 @@ from bench.data.colour import ColourSpec
 from bench.data.prefetch import Prefetch
 from bench.errors import InputError
 from hytip.codec import KERNELS
+from hytip.fast import FAST_KERNELS, uses_nnpack
 
 METRICS_BEHIND = 2       # frames whose metrics may still be computing while the model codes the next one
 MODELS = ("PSNR-RGB", "MS-SSIM-RGB")  # the release's two checkpoints; any other name labels a user's model
@@ -229,22 +230,24 @@ class HytipCodec:
         # A batch's one-time costs (the model load, the waits for input: one reader feeds every point) are on its
         # first point, so that sums over records count them once.
         return [self._result(source, rate, frame, rate_mode, stream, decode_check, peak, peak_what, n,
-                             load_seconds if i == 0 else 0.0, reader.wait_seconds if i == 0 else 0.0)
+                             load_seconds if i == 0 else 0.0, reader.wait_seconds if i == 0 else 0.0, device)
                 for i, (rate, frame) in enumerate(zip(rates, per_frame))]
 
     def _result(self, source: SourceSpec, rate, per_frame: dict, rate_mode: str, stream: Path | None,
                 decode_check: str, peak: int, peak_what: str, batch: int, load_seconds: float,
-                input_wait_seconds: float) -> dict:
+                input_wait_seconds: float, device: str) -> dict:
         crop = source.crop
         pixels = crop.width * crop.height * source.frames
         bits = 8 * stream.stat().st_size if stream else sum(per_frame["bits"])
         call = (f"compress(qp={rate.qp}, i_quality={rate.i_quality}, " if stream else
                 f"estimate(qp={rate.qp}, i_quality={rate.i_quality}, " if batch == 1 else
                 f"estimate_points(<{batch} points>, point (qp={rate.qp}, i_quality={rate.i_quality}), ")
+        kernels = f"{self.kernels} kernels" + (" (SPyNet's 7x7 convolutions by NNPACK's FFT)"
+                                               if self.kernels in FAST_KERNELS and uses_nnpack(device) else "")
         return {
             "codec": self.name, "version": self.model, "model": self.model, "rate": rate.label,
             "config": f"{self.model} checkpoint {Path(self.checkpoint).name} sha256 {file_sha256(self.checkpoint)}; "
-                      f"rate mode {rate_mode}; {self.kernels} kernels; i_quality {{i_quality}} qp {{qp}} "
+                      f"rate mode {rate_mode}; {kernels}; i_quality {{i_quality}} qp {{qp}} "
                       "(columns i_quality, qp)",
             "checkpoint_sha256": file_sha256(self.checkpoint), "input_format": "rgb (float32)",
             "bits": bits, "bpp": bits / pixels, "kbps": bits * source.fps / source.frames / 1000,
