@@ -64,7 +64,7 @@ FFT_TILE_ELEMENTS = 1 << 22
 class _FFTConv(nn.Module):
     """``conv`` (stride 1) through NNPACK's FFT kernels, NCHW in and out (NNPACK's layout), one sample at a time (its
     batched kernels are 5x slower per sample) and in row tiles of about FFT_TILE_ELEMENTS values. A tile moves the
-    FFT's own 16x16 tile grid, so the last bits depend on the tiling (not the values beyond them)."""
+    FFT's own tile grid, so the last bits depend on the tiling (not the values beyond them)."""
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
