@@ -141,11 +141,19 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
         raise ValueError(f"kernels {kernels!r}: expected one of {', '.join(FAST_KERNELS)} for a fast copy")
     fast = copy.deepcopy(model, memo={id(t): t for t in (*model.parameters(), *model.buffers())})
     weight = next(model.parameters())
-    if uses_nnpack(weight.device) and weight.dtype == torch.float32:
-        for parent in list(fast.modules()):
-            for name, child in parent.named_children():
-                if _fft_conv(child):
-                    setattr(parent, name, _FFTConv(child))
+    fft = uses_nnpack(weight.device) and weight.dtype == torch.float32
+    for parent in list(fast.modules()):
+        for name, child in parent.named_children():
+            if fft and _fft_conv(child):
+                setattr(parent, name, _FFTConv(child))
+            elif isinstance(child, _FFN):
+                setattr(parent, name, _SplitFFN(child))
+            elif (tiled := _row_tiles(child)) is not None:
+                setattr(parent, name, tiled)
+            elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:
+                setattr(parent, name, _InBFloat16(child))
+        if hasattr(parent, "row_tiles"):
+            parent.row_tiles = True
     nchw = {m for f in fast.modules() if isinstance(f, _FFTConv) for m in f.modules()}   # NNPACK's weights: NCHW
     for module in fast.modules():
         if module in nchw:
@@ -154,16 +162,6 @@ def fast_model(model: nn.Module, kernels: str = "fast") -> nn.Module:
             if t.dim() == 4:
                 nhwc = _nhwc(t.detach())
                 setattr(module, name, nn.Parameter(nhwc, requires_grad=False) if isinstance(t, nn.Parameter) else nhwc)
-    for parent in list(fast.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, _FFN):
-                setattr(parent, name, _SplitFFN(child))
-            elif (tiled := _row_tiles(child)) is not None:
-                setattr(parent, name, tiled)
-            elif kernels == "bf16" and isinstance(parent, Inter) and name in BF16_MODULES:
-                setattr(parent, name, _InBFloat16(child))
-        if hasattr(parent, "row_tiles"):
-            parent.row_tiles = True
     return fast
 
 
