@@ -43,9 +43,16 @@ FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of th
 LAYOUT = torch.channels_last
 
 
+# Input values per row chunk of an FFN (``_SplitFFN``): 2 MiB, whose 4x expansion stays in the CPU's caches.
+CACHE_TILE_ELEMENTS = 1 << 19
+
+
 class _SplitFFN(nn.Module):
     """``ffn`` with its expansion's halves (a, b) computed as two convolutions on views of its weights (``ConvRows``),
-    each a dense NHWC tensor; ``ffn`` stays a child, so that its weights stay the model's."""
+    each a dense NHWC tensor; ``ffn`` stays a child, so that its weights stay the model's. Every operation of an FFN
+    is per pixel, so it runs in row chunks of about CACHE_TILE_ELEMENTS input values with no halo: the expansion is
+    then written and read in the caches rather than in memory (448x256, 2 threads: 48 channels at full resolution
+    55 -> 24 ms). In NHWC each pixel's values are those of the whole frame (``rowwise``)."""
 
     def __init__(self, ffn: _FFN):
         super().__init__()
@@ -53,6 +60,17 @@ class _SplitFFN(nn.Module):
         self.ffn, self.conv_a, self.conv_b = ffn, ConvRows(ffn.conv, slice(0, n)), ConvRows(ffn.conv, slice(n, 2 * n))
 
     def forward(self, x):
+        n, c, h, w = x.shape
+        chunks = -(-h * n * c * w // CACHE_TILE_ELEMENTS)
+        if chunks <= 1:
+            return self._rows(x)
+        out = torch.empty_like(x)
+        bounds = [round(k * h / chunks) for k in range(chunks + 1)]    # balanced: no short remainder
+        for top, bottom in zip(bounds, bounds[1:]):
+            out[:, :, top:bottom] = self._rows(x[:, :, top:bottom])
+        return out
+
+    def _rows(self, x):
         return self.ffn.conv_out(self.ffn.combine(self.conv_a(x), self.conv_b(x))).add_(x)
 
 

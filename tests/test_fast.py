@@ -271,6 +271,27 @@ def test_large_ffn_expansions_in_parts_change_no_value(monkeypatch, ffn, ch, sha
     assert whole_live.peak == 6 * x.nbytes and parts_live.peak == 4 * x.nbytes + weights
 
 
+@pytest.mark.parametrize("ffn, ch, shape", [(_SumFFN, 48, (1, 96, 160)), (_GatedFFN, 32, (2, 37, 64)),
+                                            (_SumFFN, 128, (1, 50, 72))])
+def test_fast_ffn_row_chunks_change_no_value(monkeypatch, ffn, ch, shape):
+    """The fast kernels' FFN (per pixel: no halo) runs in balanced row chunks of about CACHE_TILE_ELEMENTS input values,
+    its expansion in the caches: the same values as the whole frame bit for bit, in NHWC."""
+    torch.manual_seed(0)
+    block = fast_model(torch.nn.Sequential(ffn(ch))).eval()[0]
+    for p in block.parameters():
+        p.data.normal_(0, 0.1)
+    x = fast_input(torch.randn(shape[0], ch, *shape[1:]))
+    rows = []
+    block.ffn.conv_out.register_forward_hook(lambda m, args, out: rows.append(out.shape[2]))
+    with torch.inference_mode():
+        monkeypatch.setattr(hytip.fast, "CACHE_TILE_ELEMENTS", x.numel())
+        whole = block(x)
+        monkeypatch.setattr(hytip.fast, "CACHE_TILE_ELEMENTS", x.numel() // 4 - 1)
+        chunked = block(x)
+    assert rows[0] == shape[1] and len(rows) == 6 and sum(rows[1:]) == shape[1] and max(rows[1:]) - min(rows[1:]) <= 1
+    assert torch.equal(whole, chunked) and chunked.is_contiguous(memory_format=LAYOUT)
+
+
 @pytest.mark.skipif(not torch._nnpack_available(), reason="no NNPACK in this torch or CPU: the fast kernels use oneDNN")
 @pytest.mark.parametrize("shape, tile", [((1, 8, 64, 96), 1 << 30), ((2, 32, 37, 40), 32 * 40 * 5),
                                          ((1, 16, 30, 24), 32 * 24 * 7)])
