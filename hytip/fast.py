@@ -4,15 +4,15 @@ In the NCHW layout that the release (and so the exact mode) uses, oneDNN reorder
 convolution into and out of its blocked layout; in NHWC a convolution reads and writes the tensors as they are
 and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
 weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
-on such a slice is slow, and the next convolution would first copy it). The depth-conv blocks (1x1, depthwise 3x3
-and 1x1 convolutions, then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows; their tiles
-overwrite their input), the sub-pixel convolutions (each tile shuffled into the output) and the convolutions and
-blocks of a concatenation (in the modules with ``row_tiles``: the context fusion, the contextual coder, the U-Nets'
-skips) run in row tiles: their intermediates, the FFN's up to 4x the channels, the sub-pixel convolutions' outputs
-before their shuffle and the concatenations then exist for one tile, not for the whole frame (3 GB at 1080p). In
-NHWC a row tile is a contiguous slice and each output pixel is computed the same way whatever the tile, so tiling
-changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels block the pixels by thread and tile, and their
-rounding would depend on the tiling.
+on such a slice is slow, and the next convolution would first copy it), and run in row chunks at every size, their
+expansion in the CPU's caches (``_SplitFFN``). The depth-conv blocks (1x1, depthwise 3x3 and 1x1 convolutions,
+then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows; their tiles overwrite their input),
+the sub-pixel convolutions (each tile shuffled into the output) and the convolutions and blocks of a concatenation
+(in the modules with ``row_tiles``: the context fusion, the contextual coder, the U-Nets' skips) run in row tiles:
+their intermediates, the sub-pixel convolutions' outputs before their shuffle and the concatenations then exist for
+one tile, not for the whole frame (3 GB at 1080p). In NHWC a row tile is a contiguous slice and each output pixel
+is computed the same way whatever the tile, so tiling changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1
+kernels block the pixels by thread and tile, and their rounding would depend on the tiling.
 
 On a CPU where torch has NNPACK (x86-64 with AVX2), SPyNet's 7x7 convolutions (a quarter of a P-frame's multiply-
 adds) run through NNPACK's FFT kernels instead (``_FFTConv``): 2.3x oneDNN's direct NHWC kernels on its refinement
