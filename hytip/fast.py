@@ -4,8 +4,8 @@ In the NCHW layout that the release (and so the exact mode) uses, oneDNN reorder
 convolution into and out of its blocked layout; in NHWC a convolution reads and writes the tensors as they are
 and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
 weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
-on such a slice is slow, and the next convolution would first copy it), and run in row chunks at every size, their
-expansion in the CPU's caches (``_SplitFFN``). The depth-conv blocks (1x1, depthwise 3x3 and 1x1 convolutions,
+on such a slice is slow, and the next convolution would first copy it); the narrow ones run in row chunks at every
+size, their expansion in the CPU's caches (``_SplitFFN``). The depth-conv blocks (1x1, depthwise 3x3 and 1x1 convolutions,
 then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows; their tiles overwrite their input),
 the sub-pixel convolutions (each tile shuffled into the output) and the convolutions and blocks of a concatenation
 (in the modules with ``row_tiles``: the context fusion, the contextual coder, the U-Nets' skips) run in row tiles:
@@ -43,16 +43,20 @@ FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of th
 LAYOUT = torch.channels_last
 
 
-# Input values per row chunk of an FFN (``_SplitFFN``): 2 MiB, whose 4x expansion stays in the CPU's caches.
+# Input values per row chunk of an FFN (``_SplitFFN``): 2 MiB, whose 4x expansion stays in the CPU's caches. Only FFNs of
+# up to CHUNKED_FFN_CHANNELS channels run in chunks: their 1x1 convolutions do too few multiply-adds per value moved to
+# hide memory (2c), the wider ones are compute-bound and only lose to the chunks' overhead (measured in the model).
 CACHE_TILE_ELEMENTS = 1 << 19
+CHUNKED_FFN_CHANNELS = 64
 
 
 class _SplitFFN(nn.Module):
     """``ffn`` with its expansion's halves (a, b) computed as two convolutions on views of its weights (``ConvRows``),
     each a dense NHWC tensor; ``ffn`` stays a child, so that its weights stay the model's. Every operation of an FFN
-    is per pixel, so it runs in row chunks of about CACHE_TILE_ELEMENTS input values with no halo: the expansion is
-    then written and read in the caches rather than in memory (448x256, 2 threads: 48 channels at full resolution
-    55 -> 24 ms). In NHWC each pixel's values are those of the whole frame (``rowwise``)."""
+    is per pixel, so a narrow one runs in row chunks of about CACHE_TILE_ELEMENTS input values with no halo: the
+    expansion is then written and read in the caches rather than in memory (448x256, 2 threads: the 48-channel FFNs
+    at full resolution 52 -> 34-40 ms in the model). In NHWC each pixel's values are those of the whole frame
+    (``rowwise``)."""
 
     def __init__(self, ffn: _FFN):
         super().__init__()
@@ -60,10 +64,10 @@ class _SplitFFN(nn.Module):
         self.ffn, self.conv_a, self.conv_b = ffn, ConvRows(ffn.conv, slice(0, n)), ConvRows(ffn.conv, slice(n, 2 * n))
 
     def forward(self, x):
-        n, c, h, w = x.shape
-        chunks = -(-h * n * c * w // CACHE_TILE_ELEMENTS)
-        if chunks <= 1:
+        if x.shape[1] > CHUNKED_FFN_CHANNELS or x.numel() <= CACHE_TILE_ELEMENTS:
             return self._rows(x)
+        h = x.shape[2]
+        chunks = min(h, -(-x.numel() // CACHE_TILE_ELEMENTS))
         out = torch.empty_like(x)
         bounds = [round(k * h / chunks) for k in range(chunks + 1)]    # balanced: no short remainder
         for top, bottom in zip(bounds, bounds[1:]):

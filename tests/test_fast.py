@@ -272,10 +272,11 @@ def test_large_ffn_expansions_in_parts_change_no_value(monkeypatch, ffn, ch, sha
 
 
 @pytest.mark.parametrize("ffn, ch, shape", [(_SumFFN, 48, (1, 96, 160)), (_GatedFFN, 32, (2, 37, 64)),
-                                            (_SumFFN, 128, (1, 50, 72))])
+                                            (_SumFFN, 64, (1, 50, 72)), (_SumFFN, 128, (1, 50, 72))])
 def test_fast_ffn_row_chunks_change_no_value(monkeypatch, ffn, ch, shape):
-    """The fast kernels' FFN (per pixel: no halo) runs in balanced row chunks of about CACHE_TILE_ELEMENTS input values,
-    its expansion in the caches: the same values as the whole frame bit for bit, in NHWC."""
+    """The fast kernels' FFN (per pixel: no halo) of up to CHUNKED_FFN_CHANNELS channels runs in balanced row chunks of
+    about CACHE_TILE_ELEMENTS input values, its expansion in the caches: the same values as the whole frame bit for
+    bit, in NHWC. A wider one runs whole."""
     torch.manual_seed(0)
     block = fast_model(torch.nn.Sequential(ffn(ch))).eval()[0]
     for p in block.parameters():
@@ -288,7 +289,11 @@ def test_fast_ffn_row_chunks_change_no_value(monkeypatch, ffn, ch, shape):
         whole = block(x)
         monkeypatch.setattr(hytip.fast, "CACHE_TILE_ELEMENTS", x.numel() // 4 - 1)
         chunked = block(x)
-    assert rows[0] == shape[1] and len(rows) == 6 and sum(rows[1:]) == shape[1] and max(rows[1:]) - min(rows[1:]) <= 1
+    if ch > hytip.fast.CHUNKED_FFN_CHANNELS:      # compute-bound: whole
+        assert rows == [shape[1]] * 2
+    else:
+        assert rows[0] == shape[1] and len(rows) == 6 and sum(rows[1:]) == shape[1]
+        assert max(rows[1:]) - min(rows[1:]) <= 1
     assert torch.equal(whole, chunked) and chunked.is_contiguous(memory_format=LAYOUT)
 
 
