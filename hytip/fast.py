@@ -1,18 +1,18 @@
 """Fast kernels for estimated rates: the same network and weights, activations in channels_last (NHWC) layout.
 
 In the NCHW layout that the release (and so the exact mode) uses, oneDNN reorders the input and output of every
-convolution into and out of its blocked layout; in NHWC a convolution reads and writes the tensors as they are
-and a 1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves'
-weights), so that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op
-on such a slice is slow, and the next convolution would first copy it); the narrow ones run in row chunks at every
-size, their expansion in the CPU's caches (``_SplitFFN``). The depth-conv blocks (1x1, depthwise 3x3 and 1x1 convolutions,
-then the FFN; halo one row), the ResBlks (two 3x3 convolutions; halo two rows; their tiles overwrite their input),
-the sub-pixel convolutions (each tile shuffled into the output) and the convolutions and blocks of a concatenation
-(in the modules with ``row_tiles``: the context fusion, the contextual coder, the U-Nets' skips) run in row tiles:
-their intermediates, the sub-pixel convolutions' outputs before their shuffle and the concatenations then exist for
-one tile, not for the whole frame (3 GB at 1080p). In NHWC a row tile is a contiguous slice and each output pixel
-is computed the same way whatever the tile, so tiling changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1
-kernels block the pixels by thread and tile, and their rounding would depend on the tiling.
+convolution into and out of its blocked layout; in NHWC a convolution reads and writes the tensors as they are and a
+1x1 convolution is one GEMM. The FFN blocks' expanding 1x1 convolution is split in two (its two halves' weights), so
+that each half is a dense NHWC tensor rather than a strided channel slice of one (an elementwise op on such a slice is
+slow, and the next convolution would first copy it); the narrow ones run in row chunks at every size, their expansion
+in the CPU's caches (``_SplitFFN``). The depth-conv blocks (1x1, depthwise 3x3 and 1x1 convolutions, then the FFN;
+halo one row), the ResBlks (two 3x3 convolutions; halo two rows; their tiles overwrite their input), the sub-pixel
+convolutions (each tile shuffled into the output) and the convolutions and blocks of a concatenation (in the modules
+with ``row_tiles``: the context fusion, the contextual coder, the U-Nets' skips) run in row tiles: their
+intermediates, the sub-pixel convolutions' outputs before their shuffle and the concatenations then exist for one
+tile, not for the whole frame (3 GB at 1080p). In NHWC a row tile is a contiguous slice and each output pixel is
+computed the same way whatever the tile, so tiling changes no value (tests/test_fast.py); in NCHW oneDNN's 1x1 kernels
+block the pixels by thread and tile, and their rounding would depend on the tiling.
 
 On a CPU where torch has NNPACK (x86-64 with AVX2), SPyNet's 7x7 convolutions (a quarter of a P-frame's multiply-
 adds) run through NNPACK's FFT kernels instead (``_FFTConv``): 2.3x oneDNN's direct NHWC kernels on its refinement
@@ -37,15 +37,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .inter import Inter
-from .layers import ConvRows, ResBlk, RowTiles, _DepthConvBlock, _FFN
+from .layers import ConvRows, ResBlk, RowTiles, _DepthConvBlock, _FFN, rowwise
 
 FAST_KERNELS = ("fast", "bf16")          # the kernel sets that run a copy of the model (hytip.codec.KERNELS)
 LAYOUT = torch.channels_last
 
 
-# Input values per row chunk of an FFN (``_SplitFFN``): 2 MiB, whose 4x expansion stays in the CPU's caches. Only FFNs of
-# up to CHUNKED_FFN_CHANNELS channels run in chunks: their 1x1 convolutions do too few multiply-adds per value moved to
-# hide memory (2c), the wider ones are compute-bound and only lose to the chunks' overhead (measured in the model).
+# Input values per row chunk of an FFN (``_SplitFFN``): 2 MiB, whose 4x expansion stays in the CPU's caches. Only FFNs
+# of up to CHUNKED_FFN_CHANNELS channels run in chunks: their 1x1 convolutions do too few multiply-adds per value moved
+# to hide memory (2c), the wider ones are compute-bound and only lose to the chunks' overhead (measured in the model).
 CACHE_TILE_ELEMENTS = 1 << 19
 CHUNKED_FFN_CHANNELS = 64
 
@@ -64,15 +64,9 @@ class _SplitFFN(nn.Module):
         self.ffn, self.conv_a, self.conv_b = ffn, ConvRows(ffn.conv, slice(0, n)), ConvRows(ffn.conv, slice(n, 2 * n))
 
     def forward(self, x):
-        if x.shape[1] > CHUNKED_FFN_CHANNELS or x.numel() <= CACHE_TILE_ELEMENTS:
+        if x.shape[1] > CHUNKED_FFN_CHANNELS:
             return self._rows(x)
-        h = x.shape[2]
-        chunks = min(h, -(-x.numel() // CACHE_TILE_ELEMENTS))
-        out = torch.empty_like(x)
-        bounds = [round(k * h / chunks) for k in range(chunks + 1)]    # balanced: no short remainder
-        for top, bottom in zip(bounds, bounds[1:]):
-            out[:, :, top:bottom] = self._rows(x[:, :, top:bottom])
-        return out
+        return rowwise(self._rows, (x,), 0, elements=CACHE_TILE_ELEMENTS)
 
     def _rows(self, x):
         return self.ffn.conv_out(self.ffn.combine(self.conv_a(x), self.conv_b(x))).add_(x)

@@ -37,21 +37,22 @@ def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d
     return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
 
 
-def rowwise(fn, inputs, halo: int, into_input: bool = False, scale: int = 1) -> torch.Tensor:
-    """``fn(*inputs)`` computed in row tiles of about ``TILE_ELEMENTS``, for NHWC ``inputs`` of one height and width and
-    an ``fn`` whose output pixel depends on the input rows within ``halo`` of its own and that zero-pads at the
-    frame's edges: each tile reads ``halo`` rows more on each side, and the rows computed from its own padding are
-    dropped. In NHWC a row tile is a contiguous slice and each output pixel is computed the same way whatever the
-    tile, as long as no tile is so small that oneDNN picks another kernel (a few hundred pixels: the tiles are
-    balanced, none is a short remainder), so the values are the whole frame's (tests/test_fast.py); in NCHW they
-    would not be (hytip.fast). With ``into_input`` (for an ``inputs[0]`` that nothing reads afterwards) the tiles
-    overwrite ``inputs[0]`` where the output has its shape and dtype, instead of a new tensor (1080p: 0.36 GB for a
-    48-channel one); each tile first keeps the ``halo`` rows the next one still reads as they were. An ``fn`` whose
-    output has ``scale`` times the input's rows and columns (a sub-pixel convolution and its shuffle) writes ``scale``
-    output rows per input row."""
+def rowwise(fn, inputs, halo: int, into_input: bool = False, scale: int = 1,
+            elements: int | None = None) -> torch.Tensor:
+    """``fn(*inputs)`` computed in row tiles of about ``elements`` input values (default ``TILE_ELEMENTS``), for
+    NHWC ``inputs`` of one height and width and an ``fn`` whose output pixel depends on the input rows within
+    ``halo`` of its own and that zero-pads at the frame's edges: each tile reads ``halo`` rows more on each side,
+    and the rows computed from its own padding are dropped. In NHWC a row tile is a contiguous slice and each output
+    pixel is computed the same way whatever the tile, as long as no tile is so small that oneDNN picks another
+    kernel (a few hundred pixels: the tiles are balanced, none is a short remainder), so the values are the whole
+    frame's (tests/test_fast.py); in NCHW they would not be (hytip.fast). With ``into_input`` (for an ``inputs[0]``
+    that nothing reads afterwards) the tiles overwrite ``inputs[0]`` where the output has its shape and dtype,
+    instead of a new tensor (1080p: 0.36 GB for a 48-channel one); each tile first keeps the ``halo`` rows the next
+    one still reads as they were. An ``fn`` whose output has ``scale`` times the input's rows and columns (a
+    sub-pixel convolution and its shuffle) writes ``scale`` output rows per input row."""
     h, w = inputs[0].shape[-2:]
     row = w * sum(x.shape[0] * x.shape[1] for x in inputs)
-    tiles = round(h / max(1, TILE_ELEMENTS // row - 2 * halo))
+    tiles = round(h / max(1, (elements or TILE_ELEMENTS) // row - 2 * halo))
     if tiles <= 1:
         return fn(*inputs)
     bounds = [round(k * h / tiles) for k in range(tiles + 1)]
