@@ -32,6 +32,7 @@ import torch
 from . import bitstream as bs
 from . import entropy_coding as ec
 from .allocator import keep_freed_memory
+from .blocked import blocked_model
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .entropy_models import estimate_bpp
 from .errors import HytipError
@@ -42,7 +43,8 @@ from .intra import PAD as INTRA_PAD
 from .model import HyTIP, TemporalState
 
 MAX_INDEX = bs.MAX_INDEX
-# "exact" and "tf32" run the model itself (NCHW), "fast" and "bf16" a copy (hytip.fast). On CUDA every kernel set but
+# "exact" and "tf32" run the model itself (NCHW; on the CPU "exact" runs a copy with its blocks in oneDNN's blocked
+# layout, the same values: hytip.blocked), "fast" and "bf16" a copy (hytip.fast). On CUDA every kernel set but
 # "tf32" computes float32 convolutions and matrix products in float32: PyTorch's default lets cuDNN use TensorFloat-32
 # (10-bit mantissa) on Ampere and later GPUs, which the official code, leaving that default, does.
 KERNELS = ("exact", *FAST_KERNELS, "tf32")
@@ -209,7 +211,8 @@ class Codec:
 
     def __init__(self, model: HyTIP, checkpoint: CheckpointInfo, deterministic: bool = False):
         self.model = model.eval()
-        self._models = {"exact": self.model, "tf32": self.model}
+        cpu = next(model.parameters()).device.type == "cpu"
+        self._models = {"exact": blocked_model(self.model) if cpu else self.model, "tf32": self.model}
         self.checkpoint = checkpoint
         self.deterministic = deterministic
         self.checkpoint_id = bytes.fromhex(checkpoint.sha256)[:bs.CHECKPOINT_ID_BYTES]
@@ -304,8 +307,8 @@ class Codec:
                         if p.reset_ref_feature:
                             state = dataclasses.replace(state, ref_feature=None)
                         source = _StringSource(record.strings, self._tables, self.device)
-                        ref, state = self.model.decode_pframe(ref, state, frame_type_index(p.frame_idx),
-                                                              header.qp, p.predict, source)
+                        ref, state = self._models["exact"].decode_pframe(ref, state, frame_type_index(p.frame_idx),
+                                                                         header.qp, p.predict, source)
                         symbols = source.coded_symbols()
                 except ec.EntropyCodingError as e:
                     raise DecodeError(f"{name}: frame {p.number}: cannot decode ({e}): corrupted strings, or "
@@ -433,8 +436,8 @@ class Codec:
             symbols.append(s)
             return s
 
-        recon = self.model.if_model.decode(z.to(device=self.device, dtype=torch.float32), step, quality,
-                                           padded[0], padded[1])
+        recon = self._models["exact"].if_model.decode(z.to(device=self.device, dtype=torch.float32), step, quality,
+                                                      padded[0], padded[1])
         return recon, symbols
 
     def _encode_pframe(self, s) -> tuple[tuple[bytes, ...], list[torch.Tensor]]:

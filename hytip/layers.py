@@ -108,7 +108,7 @@ def of_cat(module: nn.Module, inputs: list, row_tiles: bool = False, into_input:
     # inside the block's DepthConv once read, and a sub-pixel convolution's input before its shuffle.
     block = module.block if isinstance(module, _DepthConvBlock) else module
     for stage in block if isinstance(block, nn.Sequential) else (block,):
-        held.append(stage(held if isinstance(stage, DepthConv) else held.pop()))
+        held.append(stage(held if getattr(stage, "pops_list", False) else held.pop()))
     return held.pop()
 
 
@@ -158,6 +158,7 @@ class RBU(nn.Module):
 
 class DepthConv(nn.Module):
     """1x1 → LReLU → depthwise 3x3 → 1x1, plus identity (1x1 ``adaptor`` when in != out)."""
+    pops_list = True       # takes a list holding its input (of_cat)
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()

@@ -241,7 +241,7 @@ def test_every_kernel_set_but_tf32_turns_tensorfloat32_off_while_coding(codec, t
     the model's calls, encoder and decoder alike, and restores the process's flags after; tf32 is CUDA-only."""
     x = torch.rand(2, 3, 64, 64)
     seen = []
-    hook = codec.model.inter.contextual_decoder.register_forward_hook(
+    hook = codec._model("exact").inter.contextual_decoder.register_forward_hook(   # the model the codec runs
         lambda m, i, o: seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True

@@ -8,7 +8,8 @@ This is the memory a GPU must hold per rate point beside the weights, measured o
 A dispatch mode sees every tensor an operator returns and keeps a weak reference to its storage; the bytes of the
 storages alive are summed after each operator, and a frame's peak is their maximum while it is coded. Counted: every
 storage made while the sequence is coded (the temporal buffers, every intermediate), once however many views share
-it; the weights are printed apart. Not counted, because they are not torch tensors: on the CPU oneDNN's blocked
+it, and the oneDNN (``_mkldnn``) tensors of the exact kernels' blocks on the CPU (``hytip.blocked``) at 4 bytes a
+value; the weights are printed apart. Not counted, because they are not torch tensors: on the CPU oneDNN's blocked
 copies of an NCHW convolution's input and output while it runs (the exact kernels; by resident memory about the
 output's size again, 1.4 GB for a whole 1080p FFN expansion) and the freed memory the allocator keeps for reuse, both in
 `codec_speed`'s resident peak; on a GPU cuDNN's workspaces and the caching allocator's free blocks. The tracker costs
@@ -17,6 +18,7 @@ one Python call per operator; it does not change any value.
 from __future__ import annotations
 
 import argparse
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +35,14 @@ class Alive:
     nbytes: int
     shape: tuple
     made_by: str          # the module whose forward ran the operator ("-" outside any), and the operator
+
+
+class _TensorRef:
+    def __init__(self, t: torch.Tensor):
+        self._ref = weakref.ref(t)
+
+    def expired(self) -> bool:
+        return self._ref() is None
 
 
 class LiveTensors(TorchDispatchMode):
@@ -56,11 +66,15 @@ class LiveTensors(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         made_by = f"{self.where()} ({func.overloadpacket.__name__})"
         for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+                continue
+            if t.is_mkldnn:        # opaque: no storage, a tensor of its own
+                key, nbytes, ref = ("mkldnn", id(t)), t.numel() * t.element_size(), _TensorRef(t)
+            else:
                 storage = t.untyped_storage()
-                key = (str(storage.device), storage.data_ptr())
-                if storage.nbytes() and (key not in self.live or self.live[key][0].expired()):
-                    self.live[key] = (StorageWeakRef(storage), Alive(storage.nbytes(), tuple(t.shape), made_by))
+                key, nbytes, ref = (str(storage.device), storage.data_ptr()), storage.nbytes(), StorageWeakRef(storage)
+            if nbytes and (key not in self.live or self.live[key][0].expired()):
+                self.live[key] = (ref, Alive(nbytes, tuple(t.shape), made_by))
         for key in [k for k, (ref, _) in self.live.items() if ref.expired()]:
             del self.live[key]
         self.total = sum(a.nbytes for _, a in self.live.values())
