@@ -457,9 +457,10 @@ def load(path, device="cpu", *, deterministic: bool = False, threads: int | None
     default 1); otherwise ``threads``, if given, sets torch's CPU thread count. Real-mode streams decode
     exactly only on the device and settings they were coded with (on CUDA, use ``deterministic``).
     The file's sha256 is kept in ``codec.checkpoint`` for provenance; its first 8 bytes identify the
-    model in the streams it writes. On the CPU, freed memory is kept for reuse (``hytip.allocator``): faster,
-    same values. On CUDA, TensorFloat-32 is turned off for the process (float32 is float32, for the model and for
-    metrics computed beside it); only ``kernels="tf32"`` turns it on, for its frames.
+    model in the streams it writes. On the CPU, freed memory is kept for reuse (``hytip.allocator``), and the exact
+    kernels run the model's blocks in oneDNN's blocked layout (``hytip.blocked``): faster, same values. On CUDA,
+    TensorFloat-32 is turned off for the process (float32 is float32, for the model and for metrics computed beside
+    it); only ``kernels="tf32"`` turns it on, for its frames.
     """
     if torch.device(device).type == "cpu":
         keep_freed_memory()
