@@ -7,7 +7,7 @@ import torch
 from test_golden_pframe import run_case
 
 import hytip
-from hytip.blocked import Blocked, blocked_model
+from hytip.blocked import Blocked, _PixelShuffle, blocked_model
 from hytip.checkpoint import load_checkpoint
 from hytip.layers import DCB, DCB4, DCBI, ResBlk, of_cat
 from hytip.model import HyTIP
@@ -58,6 +58,15 @@ def test_codec_exact_kernels_run_blocked_on_the_cpu(models):
     exact = codec._model("exact")
     assert exact is not codec.model and any(isinstance(m, Blocked) for m in exact.modules())
     assert {id(p) for p in exact.parameters()} == {id(p) for p in codec.model.parameters()}   # shared weights
+    assert not any(type(m) is torch.nn.PixelShuffle for m in exact.modules())
+    assert any(type(m) is torch.nn.PixelShuffle for m in codec.model.modules())
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pixel_shuffle_as_one_copy(layout):
+    x = torch.randn(2, 64, 12, 20).contiguous(memory_format=layout)
+    out = _PixelShuffle(2)(x)
+    assert out.shape == (2, 16, 24, 40) and torch.equal(out, torch.nn.functional.pixel_shuffle(x, 2))
 
 
 @pytest.mark.parametrize("block", [DCB4(48, 48), DCB(32, 64), DCBI(64, 96), ResBlk(48)],
