@@ -53,7 +53,7 @@ def test_blocked_model_gives_the_nchw_models_values(models, name, threads):
     assert any(v for m in wrapped if isinstance(m.body, DCB4) for (_, t), v in m.verified.items() if t == 2)
 
 
-def test_codec_exact_kernels_run_blocked_on_the_cpu(models):
+def test_codec_exact_kernels_run_blocked_on_the_cpu():
     codec = hytip.load(golden.golden_checkpoint_path())
     exact = codec._model("exact")
     assert exact is not codec.model and any(isinstance(m, Blocked) for m in exact.modules())
