@@ -78,16 +78,34 @@ def _stack(seq: nn.Sequential, xs: list) -> torch.Tensor:
     return x
 
 
+def _nchw(run):
+    """``run`` (blocked in and out) on an NCHW input held by a list, NCHW out."""
+    def nchw(body: nn.Module, xs: list) -> torch.Tensor:
+        xs.append(xs.pop().to_mkldnn())   # the NCHW input freed here where only the caller's list held it
+        return run(body, xs).to_dense()
+    return nchw
+
+
+def _resblk(block: ResBlk, xs: list) -> torch.Tensor:
+    """ResBlk: its first leaky ReLU (on the input, which the shortcut still needs) in NCHW."""
+    x = xs.pop()
+    slope = block.relu.negative_slope
+    out = _conv(_conv(F.leaky_relu(x, block.first_layer.negative_slope).to_mkldnn(), block.conv1, slope), block.conv2)
+    return out.to_dense().add_(x)
+
+
 def _blocked_kind(module: nn.Module):
-    """The blocked version of ``module``, blocked in and out; None for a module that has none."""
+    """How ``module`` runs blocked, NCHW in (held by a list) and out; None for a module that cannot."""
     if isinstance(module, _DepthConvBlock) and isinstance(module.block[1], (_SumFFN, _GatedFFN, _PlainFFN)):
-        return _depth_conv_block
+        return _nchw(_depth_conv_block)
     if isinstance(module, RBI):
-        return _rbi
+        return _nchw(_rbi)
+    if isinstance(module, ResBlk):
+        return _resblk
     if (isinstance(module, nn.Sequential) and len(module) > 2
             and all(isinstance(m, (nn.Conv2d, nn.ReLU, nn.LeakyReLU)) for m in module)
             and all(isinstance(m, nn.Conv2d) == (k % 2 == 0) for k, m in enumerate(module))):
-        return _stack
+        return _nchw(_stack)
     return None
 
 
@@ -113,7 +131,7 @@ class Blocked(nn.Module):
     def __init__(self, body: nn.Module):
         super().__init__()
         self.body = body
-        self._run = _resblk if isinstance(body, ResBlk) else _blocked_kind(body)
+        self._run = _blocked_kind(body)
         self._convs = [m for m in body.modules() if isinstance(m, nn.Conv2d)]
         self.verified: dict = {}          # (input shape, threads) -> whether the blocked way gave the same values
 
@@ -127,26 +145,13 @@ class Blocked(nn.Module):
             return self.body(xs if isinstance(self.body, _DepthConvBlock) else xs.pop())
         if key not in self.verified:
             out = self.body(xs[0])        # reads its input, writes only tensors of its own
-            self.verified[key] = torch.equal(out, self._blocked(xs))
+            self.verified[key] = torch.equal(out, self._run(self.body, xs))
             return out
-        return self._blocked(xs)
-
-    def _blocked(self, xs: list) -> torch.Tensor:
-        if isinstance(self.body, ResBlk):
-            return _resblk(self.body, xs.pop())
-        xs.append(xs.pop().to_mkldnn())   # the NCHW input freed here where only the caller's list held it
-        return self._run(self.body, xs).to_dense()
+        return self._run(self.body, xs)
 
     def _eligible(self, x: torch.Tensor) -> bool:
         return (ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
                 and x.is_contiguous() and x.numel() <= BLOCKED_ELEMENTS and _all_onednn(self._convs, x))
-
-
-def _resblk(block: ResBlk, x: torch.Tensor) -> torch.Tensor:
-    """ResBlk: its first leaky ReLU (on the input, which the shortcut still needs) in NCHW."""
-    slope = block.relu.negative_slope
-    out = _conv(_conv(F.leaky_relu(x, block.first_layer.negative_slope).to_mkldnn(), block.conv1, slope), block.conv2)
-    return out.to_dense().add_(x)
 
 
 def _all_onednn(convs: list, x: torch.Tensor) -> bool:
@@ -173,7 +178,7 @@ def blocked_model(model: nn.Module) -> nn.Module:
 
 def _wrap(module: nn.Module) -> None:
     for name, child in module.named_children():
-        if isinstance(child, ResBlk) or _blocked_kind(child) is not None:
+        if _blocked_kind(child) is not None:
             setattr(module, name, Blocked(child))
         elif type(child) is nn.PixelShuffle:
             setattr(module, name, _PixelShuffle(child.upscale_factor))
