@@ -142,7 +142,7 @@ class Blocked(nn.Module):
         if key not in self.verified and not self._eligible(xs[0]):
             self.verified[key] = False
         if not self.verified.get(key, True):
-            return self.body(xs if isinstance(self.body, _DepthConvBlock) else xs.pop())
+            return self.body(xs if getattr(self.body, "pops_list", False) else xs.pop())
         if key not in self.verified:
             out = self.body(xs[0])        # reads its input, writes only tensors of its own
             self.verified[key] = torch.equal(out, self._run(self.body, xs))

@@ -258,6 +258,7 @@ class _PlainFFN(nn.Module):
 
 class _DepthConvBlock(nn.Module):
     ffn: type
+    pops_list = True       # its DepthConv takes the list holding its input (of_cat)
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()
