@@ -2,8 +2,15 @@
 
 Tolerances per case from ``golden.TOLERANCE`` (golden README §8): near-exact on the stable case A, the
 README's suggested tolerances on the chaotic case B, whose q=63 symbols the official code itself rounds
-differently under other kernels.
+differently under other kernels. One more test runs case A with the GEMM kernels MKL picks for this CPU rather than
+the reproducible ones the suite pins (tests/conftest.py), against the suggested tolerances.
 """
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import golden
 import numpy as np
@@ -23,8 +30,7 @@ class _IntraOnly(nn.Module):
         self.if_model = IntraCoder()
 
 
-@pytest.fixture(scope="module")
-def intra():
+def load_intra() -> IntraCoder:
     """The golden checkpoint's ``if_model.*`` subset, loaded strictly, in the official test settings."""
     raw = torch.load(golden.golden_checkpoint_path(), map_location="cpu", weights_only=True)["state_dict"]
     subset = {k: v for k, v in remap_state_dict(raw).items() if k.startswith("if_model.")}
@@ -32,6 +38,11 @@ def intra():
     model.load_state_dict(subset, strict=True)
     model.if_model.interpolate()
     return model.if_model.eval()
+
+
+@pytest.fixture(scope="module")
+def intra():
+    return load_intra()
 
 
 pytestmark = pytest.mark.usefixtures("official_settings")
@@ -42,28 +53,48 @@ def _frame0(case):
     return torch.from_numpy(case["input_frames"][0]).permute(2, 0, 1).float().div(255).unsqueeze(0).contiguous()
 
 
-@pytest.mark.parametrize("name", ["A", "B"])
-def test_intra_forward_matches_golden(intra, name):
+def forward_figures(intra, name: str) -> dict[str, float]:
+    """Frame 0 of case ``name`` through the intra coder's forward path: estimated bpp of y and z, and the recon
+    against the golden recon and against the source."""
     case = golden.load_case(name)
-    assert case["frame_type"][0] == "I"
     x = _frame0(case)
-    h, w = x.shape[-2:]
-    tol = golden.TOLERANCE[name]
     with torch.no_grad():
         x_hat, (lik_y, lik_z) = intra(x, torch.tensor([int(case["qp"][0])]))
     rec = x_hat.clamp(0, 1)
-
-    bpp_y = estimate_bpp(lik_y, h * w).item()
-    bpp_z = estimate_bpp(lik_z, h * w).item()
-    gold_y, gold_z = case["est_bpp"][0, 2], case["est_bpp"][0, 3]
-    assert bpp_y == pytest.approx(gold_y, rel=tol.est_bpp_component_rel)
-    assert bpp_z == pytest.approx(gold_z, rel=tol.est_bpp_component_rel)
-    assert bpp_y + bpp_z == pytest.approx(case["est_bpp_total"][0], rel=tol.est_bpp_total_rel)
-
     gold_rec = torch.from_numpy(case["recon"][0]).unsqueeze(0)
-    assert (rec - gold_rec).abs().mean().item() <= tol.recon_mean_abs
-    assert psnr_rgb(rec, gold_rec).item() >= tol.recon_psnr_min_db
-    assert psnr_rgb(rec, x).item() == pytest.approx(case["psnr_rgb"][0], abs=tol.psnr_rgb_abs_db)
+    pixels = x.shape[-2] * x.shape[-1]
+    return {"bpp_y": estimate_bpp(lik_y, pixels).item(), "bpp_z": estimate_bpp(lik_z, pixels).item(),
+            "recon_mean_abs": (rec - gold_rec).abs().mean().item(), "recon_psnr": psnr_rgb(rec, gold_rec).item(),
+            "psnr_rgb": psnr_rgb(rec, x).item()}
+
+
+def _check_forward(fig: dict[str, float], name: str, tol: golden.Tolerance) -> None:
+    case = golden.load_case(name)
+    gold_y, gold_z = case["est_bpp"][0, 2], case["est_bpp"][0, 3]
+    assert fig["bpp_y"] == pytest.approx(gold_y, rel=tol.est_bpp_component_rel)
+    assert fig["bpp_z"] == pytest.approx(gold_z, rel=tol.est_bpp_component_rel)
+    assert fig["bpp_y"] + fig["bpp_z"] == pytest.approx(case["est_bpp_total"][0], rel=tol.est_bpp_total_rel)
+    assert fig["recon_mean_abs"] <= tol.recon_mean_abs
+    assert fig["recon_psnr"] >= tol.recon_psnr_min_db
+    assert fig["psnr_rgb"] == pytest.approx(case["psnr_rgb"][0], abs=tol.psnr_rgb_abs_db)
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_intra_forward_matches_golden(intra, name):
+    _check_forward(forward_figures(intra, name), name, golden.TOLERANCE[name])
+
+
+def test_intra_forward_with_this_cpus_own_mkl_kernels_within_suggested_tolerances():
+    """The suite pins MKL's kernels (conftest: MKL_CBWR); a user's process runs the ones MKL picks for the CPU, which
+    round otherwise on some CPUs, as they would for the official code. Case A's I-frame then stays within the golden
+    README's suggested tolerances (measured on an Intel Xeon with AVX-512 and AMX: y rate 2.4e-4 relative, recon
+    142 dB from golden)."""
+    script = ("import json, sys, torch; torch.set_num_threads(1); torch.use_deterministic_algorithms(True); "
+              "import test_golden_intra as t; print(json.dumps(t.forward_figures(t.load_intra(), 'A')))")
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    _check_forward(json.loads(out.stdout.splitlines()[-1]), "A", golden.SUGGESTED)
 
 
 @pytest.mark.parametrize("name", ["A", "B"])
