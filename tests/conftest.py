@@ -1,10 +1,11 @@
 import os
 
 # MKL's conditional numerical reproducibility: the same GEMM kernels on every x86-64 CPU. With one thread torch runs
-# 1x1 convolutions through MKL's sgemm, which otherwise picks kernels by CPU. The golden vectors were made where it
-# took this path; another (an Intel Xeon's own, with AVX-512 and AMX: measured) moves the likelihoods of improbable
-# symbols (float32 cancellation, golden README §6) by 2.4e-4 of case A's I-frame rate, beyond the stable case's 1e-6
-# bound though not the suggested tolerances (tests/test_golden_intra.py runs that path too). Set before MKL loads.
+# 1x1 convolutions through MKL's sgemm, which otherwise picks kernels by CPU. This path gives the golden vectors'
+# values; another (an Intel Xeon's own, with AVX-512 and AMX: measured, for the official code too) moves the
+# likelihoods of improbable symbols (float32 cancellation, golden README §6) by 2.4e-4 of case A's I-frame rate, beyond
+# the stable case's 1e-6 bound though not the suggested tolerances (tests/test_golden_intra.py runs that path too).
+# Set before MKL loads.
 os.environ["MKL_CBWR"] = "COMPATIBLE"
 
 import pytest  # noqa: E402
