@@ -111,7 +111,9 @@ class FrameResult:
 def set_deterministic(threads: int = 1) -> None:
     """Settings for bit-exact reruns (process-wide): deterministic algorithms, no cuDNN autotuning, and a
     fixed CPU thread count (oneDNN's rounding can depend on it; encoder and decoder must use the same).
-    One thread is the official test harness's setting, with which the golden vectors are reproduced exactly."""
+    One thread is the official test harness's setting, with which the golden vectors are reproduced exactly; torch
+    then runs 1x1 convolutions through MKL, whose kernels depend on the CPU unless ``MKL_CBWR`` fixes them (the
+    tests set COMPATIBLE, the golden run's values: tests/conftest.py)."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read at the first cuBLAS call
     torch.use_deterministic_algorithms(True)
     try:
