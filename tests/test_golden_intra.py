@@ -53,10 +53,9 @@ def _frame0(case):
     return torch.from_numpy(case["input_frames"][0]).permute(2, 0, 1).float().div(255).unsqueeze(0).contiguous()
 
 
-def forward_figures(intra, name: str) -> dict[str, float]:
-    """Frame 0 of case ``name`` through the intra coder's forward path: estimated bpp of y and z, and the recon
+def forward_figures(intra, case: dict) -> dict[str, float]:
+    """Frame 0 of a golden case through the intra coder's forward path: estimated bpp of y and z, and the recon
     against the golden recon and against the source."""
-    case = golden.load_case(name)
     x = _frame0(case)
     with torch.no_grad():
         x_hat, (lik_y, lik_z) = intra(x, torch.tensor([int(case["qp"][0])]))
@@ -68,8 +67,8 @@ def forward_figures(intra, name: str) -> dict[str, float]:
             "psnr_rgb": psnr_rgb(rec, x).item()}
 
 
-def _check_forward(fig: dict[str, float], name: str, tol: golden.Tolerance) -> None:
-    case = golden.load_case(name)
+def _check_forward(fig: dict[str, float], case: dict, tol: golden.Tolerance) -> None:
+    assert case["frame_type"][0] == "I"
     gold_y, gold_z = case["est_bpp"][0, 2], case["est_bpp"][0, 3]
     assert fig["bpp_y"] == pytest.approx(gold_y, rel=tol.est_bpp_component_rel)
     assert fig["bpp_z"] == pytest.approx(gold_z, rel=tol.est_bpp_component_rel)
@@ -81,7 +80,8 @@ def _check_forward(fig: dict[str, float], name: str, tol: golden.Tolerance) -> N
 
 @pytest.mark.parametrize("name", ["A", "B"])
 def test_intra_forward_matches_golden(intra, name):
-    _check_forward(forward_figures(intra, name), name, golden.TOLERANCE[name])
+    case = golden.load_case(name)
+    _check_forward(forward_figures(intra, case), case, golden.TOLERANCE[name])
 
 
 def test_intra_forward_with_this_cpus_own_mkl_kernels_within_suggested_tolerances():
@@ -90,11 +90,12 @@ def test_intra_forward_with_this_cpus_own_mkl_kernels_within_suggested_tolerance
     suggested tolerances (measured on an Intel Xeon with AVX-512 and AMX: y rate 2.4e-4 relative, the official intra
     coder run there by hand giving the same value; recon 142 dB from golden)."""
     script = ("import json, sys, torch; torch.set_num_threads(1); torch.use_deterministic_algorithms(True); "
-              "import test_golden_intra as t; print(json.dumps(t.forward_figures(t.load_intra(), 'A')))")
+              "import golden, test_golden_intra as t; "
+              "print(json.dumps(t.forward_figures(t.load_intra(), golden.load_case('A'))))")
     env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    _check_forward(json.loads(out.stdout.splitlines()[-1]), "A", golden.SUGGESTED)
+    _check_forward(json.loads(out.stdout.splitlines()[-1]), golden.load_case("A"), golden.SUGGESTED)
 
 
 @pytest.mark.parametrize("name", ["A", "B"])
