@@ -89,7 +89,7 @@ def test_intra_forward_with_this_cpus_own_mkl_kernels_within_suggested_tolerance
     round otherwise on some CPUs, for the official code too. Case A's I-frame then stays within the golden README's
     suggested tolerances (measured on an Intel Xeon with AVX-512 and AMX: y rate 2.4e-4 relative, the official intra
     coder run there by hand giving the same value; recon 142 dB from golden)."""
-    script = ("import json, sys, torch; torch.set_num_threads(1); torch.use_deterministic_algorithms(True); "
+    script = ("import json, torch; torch.set_num_threads(1); torch.use_deterministic_algorithms(True); "
               "import golden, test_golden_intra as t; "
               "print(json.dumps(t.forward_figures(t.load_intra(), golden.load_case('A'))))")
     env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
