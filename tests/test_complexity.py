@@ -76,6 +76,23 @@ def test_ptflops_per_pixel_at_a_multiple_of_64(model, monkeypatch, ffn_parts):
         assert "grid_sample" in rec.protocol and "frame_idx=2" in rec.protocol
 
 
+def test_ptflops_0_7_4s_transposed_convolution_rule_gives_the_readme_figures_count(model, capfd):
+    """ptflops 0.7.4 counted ConvTranspose2d on output positions; the rule 'output' reproduces its official count
+    exactly (the README figure's 1293 / 872), 'input' that of 0.7.5, with the pinned counter either way. The
+    difference is HyTIP's two stride-2 transposed convolutions. ptflops prints nothing while counting."""
+    h = w = 64
+    by_output = dict(zip(("encode", "decode"), pframe_kmac_per_pixel(model, h, w, deconv_rule="output")))
+    for path, rec in by_output.items():
+        official = next(e for e in OFFICIAL["ptflops_0.7.4"][path] if e["size_WxH"] == "448x256")
+        assert rec.macs * (W * H) == official["MACs"] * (h * w), f"{path}: {rec.kmac_per_pixel} kMAC/px"
+        assert "per output position" in rec.protocol
+    assert capfd.readouterr() == ("", "")
+    enc, _ = pframe_kmac_per_pixel(model, h, w)
+    # what the count leaves out, sized by rule: the warps, the GDNs' functional convolutions, the @ products
+    assert {u.op for u in enc.unseen} == {"grid_sample", "conv (functional)", "matmul (@)"}
+    assert {u.op: u.calls for u in enc.unseen}["matmul (@)"] == 8   # 2 per channel attention, 4 attentions
+
+
 @pytest.mark.slow
 def test_ptflops_official_integers_at_448x256(model):
     enc, dec = pframe_kmac_per_pixel(model, H, W)

@@ -13,13 +13,21 @@ from __future__ import annotations
 import importlib.metadata
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Tuple
 
 import torch
 import torch.nn as nn
 
 from bench.errors import InputError
+from bench.measure.counting import (
+    DEFAULT_DECONV_RULE,
+    DECONV_RULES,
+    TemporalBuffer,
+    UnseenOp,
+    count_path,
+    counter_text,
+    temporal_buffer_of,
+)
 from hytip.gop import ALIGN_FACTOR
 from hytip.layers import ConvRows
 from hytip.model import HyTIP, TemporalState, ZeroLatentDecoder
@@ -37,8 +45,8 @@ COUNTED_FRAME = dict(frame_idx=2, predict=True, qp=0)
 COUNTED_FRAME_TEXT = ("frame_idx=2 with predict=True and qp=0 on all-ones frames, after frame 1 (predict=False) "
                       "filled the temporal state")
 NOT_COUNTED = {
-    "ptflops": "grid_sample (ptflops has no rule for it), tensor arithmetic outside nn modules, entropy coding, "
-               "the I-frame",
+    "ptflops": "grid_sample and the other operations listed as unseen (ptflops has no rule for them), tensor "
+               "arithmetic written with operators, entropy coding, the I-frame",
     "fvcore": "everything but conv, matmul, upsample and grid_sample (activations, normalisation, element-wise "
               "arithmetic), entropy coding, the I-frame",
 }
@@ -48,8 +56,6 @@ FVCORE_OUTPUTS_TEXT = {
                       "only feed the next frame's buffer (as in the release's fvcore figure)",
 }
 INTRA_MODULE = "if_model"   # the release's --compute_model_size builds the model without it
-BUFFER_DEFINITION = ("full-resolution channel equivalents: sum over buffered tensors of C*h*w/(H*W), latents "
-                     "included; bytes are C*h*w*4 (float32)")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class MacCount:
     kmac_per_pixel: float    # macs / (width*height) / 1e3
     protocol: str            # what was run, how it was counted and what is not counted
     by_module: Tuple[Tuple[str, int], ...] = ()   # fvcore only: MACs per top-level module that has any
+    unseen: Tuple[UnseenOp, ...] = ()             # ptflops only: what it cannot see, sized by rule, not added
 
 
 @dataclass(frozen=True)
@@ -78,27 +85,6 @@ class ParameterCounts:
     modules: Tuple[ModuleParameters, ...]
     total: int
     model_size: int          # the release's --compute_model_size figure: everything but the intra coder
-    protocol: str
-
-
-@dataclass(frozen=True)
-class BufferTensor:
-    name: str
-    channels: int
-    height: int
-    width: int
-    scale: str               # tensor size / frame size, e.g. "1/4" ("1/1" at full resolution)
-    channel_equivalent: float
-    bytes_float32: int
-
-
-@dataclass(frozen=True)
-class TemporalBuffer:
-    width: int
-    height: int
-    tensors: Tuple[BufferTensor, ...]
-    total_channel_equivalent: float
-    total_bytes_float32: int
     protocol: str
 
 
@@ -148,22 +134,22 @@ class _TracedPFrame(nn.Module):
         return (recon,) + extra + tuple(state.tensors().values())
 
 
-def _count_ptflops(model: HyTIP, state: TemporalState, path: str, frame: torch.Tensor) -> Tuple[int, tuple]:
-    from ptflops import get_model_complexity_info
+def _count_ptflops(model: HyTIP, state: TemporalState, path: str, frame: torch.Tensor,
+                   deconv_rule: str) -> Tuple[int, tuple]:
     from ptflops.pytorch_ops import conv_flops_counter_hook
 
     if path == "encode":
-        module, inputs = model, dict(ref_frame=frame, x=frame, state=state, **COUNTED_FRAME)
+        def run():
+            return model(frame, frame, state, **COUNTED_FRAME)
     else:
-        module, inputs = ZeroLatentDecoder(model), dict(ref_frame=frame, state=state, **COUNTED_FRAME)
+        decoder = ZeroLatentDecoder(model)
+
+        def run():
+            return decoder(frame, state, **COUNTED_FRAME)
     # ptflops matches module types exactly: the parts of a large FFN expansion (hytip.layers.ConvRows, from about
     # 1080p) are convolutions to it too.
-    macs, _ = get_model_complexity_info(module, tuple(frame.shape), as_strings=False, print_per_layer_stat=False,
-                                        input_constructor=lambda _: inputs, backend="pytorch",
-                                        custom_modules_hooks={ConvRows: conv_flops_counter_hook})
-    if macs is None:   # ptflops prints the exception and returns None when the forward pass fails
-        raise RuntimeError(f"ptflops could not count the {path} path (its message is printed above)")
-    return int(macs), ()
+    count = count_path(model, run, deconv_rule=deconv_rule, custom_hooks={ConvRows: conv_flops_counter_hook})
+    return count.macs, count.unseen
 
 
 def _count_fvcore(model: HyTIP, state: TemporalState, path: str, frame: torch.Tensor,
@@ -181,7 +167,8 @@ def _count_fvcore(model: HyTIP, state: TemporalState, path: str, frame: torch.Te
 
 
 def pframe_kmac_per_pixel(model: HyTIP, height: int, width: int, *, counter: str = "ptflops",
-                          fvcore_outputs: str = "all") -> Tuple[MacCount, MacCount]:
+                          fvcore_outputs: str = "all",
+                          deconv_rule: str = DEFAULT_DECONV_RULE) -> Tuple[MacCount, MacCount]:
     """(encode, decode) MACs of one P-frame at ``width``x``height`` (multiples of 16), counted the release's way:
     frame 2 with a temporal prior, on all-ones frames.
 
@@ -195,22 +182,26 @@ def pframe_kmac_per_pixel(model: HyTIP, height: int, width: int, *, counter: str
         raise InputError(f"fvcore_outputs {fvcore_outputs!r}: expected one of {', '.join(FVCORE_OUTPUTS)}")
     if counter != "fvcore" and fvcore_outputs != "all":
         raise InputError(f"fvcore_outputs={fvcore_outputs!r} only applies to counter='fvcore', not {counter!r}")
+    if deconv_rule not in DECONV_RULES:
+        raise InputError(f"transposed-convolution rule {deconv_rule!r}: expected one of {', '.join(DECONV_RULES)}")
     check_size(height, width)
     version = importlib.metadata.version(counter)
-    how = ("backend 'pytorch'" if counter == "ptflops" else FVCORE_OUTPUTS_TEXT[fvcore_outputs])
+    how = (counter_text(deconv_rule) if counter == "ptflops"
+           else f"fvcore {version} ({FVCORE_OUTPUTS_TEXT[fvcore_outputs]})")
     frame = torch.ones(1, 3, height, width)
     counts = []
     with _inference(model):
         state = _counted_state(model, height, width)
         for path in ("encode", "decode"):
             if counter == "ptflops":
-                macs, by_module = _count_ptflops(model, state, path, frame)
+                macs, unseen = _count_ptflops(model, state, path, frame, deconv_rule)
+                by_module = ()
             else:
-                macs, by_module = _count_fvcore(model, state, path, frame, fvcore_outputs)
-            protocol = (f"{counter} {version} ({how}); {path}: {PATHS[path]}; {COUNTED_FRAME_TEXT}; "
+                (macs, by_module), unseen = _count_fvcore(model, state, path, frame, fvcore_outputs), ()
+            protocol = (f"{how}; {path}: {PATHS[path]}; {COUNTED_FRAME_TEXT}; "
                         f"kMAC/pixel = MACs/(W*H)/1e3 at {width}x{height}; not counted: {NOT_COUNTED[counter]}")
             counts.append(MacCount(counter, version, path, width, height, macs, macs / (width * height) / 1e3,
-                                   protocol, by_module))
+                                   protocol, by_module, unseen))
     return counts[0], counts[1]
 
 
@@ -234,18 +225,4 @@ def temporal_buffer(model: HyTIP, height: int, width: int) -> TemporalBuffer:
     with _inference(model):
         state = _counted_state(model, height, width)
     buffered = {"ref_frame": torch.empty(1, 3, height, width), **state.tensors()}
-    tensors = []
-    for name, t in buffered.items():
-        c, h, w = t.shape[1:]
-        scale_h, scale_w = Fraction(h, height), Fraction(w, width)
-        if scale_h != scale_w:
-            raise RuntimeError(f"{name}: {w}x{h} is not a uniform scale of the {width}x{height} frame")
-        tensors.append(BufferTensor(name, c, h, w, f"{scale_h.numerator}/{scale_h.denominator}",
-                                    c * h * w / (height * width), 4 * c * h * w))
-    return TemporalBuffer(
-        width=width, height=height, tensors=tuple(tensors),
-        total_channel_equivalent=sum(t.channel_equivalent for t in tensors),
-        total_bytes_float32=sum(t.bytes_float32 for t in tensors),
-        protocol=f"{BUFFER_DEFINITION}; tensors kept after a P-frame (frame_idx=1, predict=False) plus the decoded "
-                 f"frame, at {width}x{height}",
-    )
+    return temporal_buffer_of(buffered, height, width, "after a P-frame (frame_idx=1, predict=False)")

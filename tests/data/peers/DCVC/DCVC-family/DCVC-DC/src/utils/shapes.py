@@ -1,0 +1,2 @@
+def latent_shape(height, width, factor):
+    return height // factor, width // factor
