@@ -17,11 +17,12 @@ from reports.bd import (
     find_anchor,
     with_labels,
 )
-from reports.complexity import measure_hytip, tradeoff
-from reports.figures import CodecStyles, complexity_figure, save
+from reports.complexity import Axis, has_complexity, measure_hytip, measured_configurations, tradeoff
+from reports.figures import CodecStyles, complexity_figure, save, speed_figure
 from reports.inputs import ReportInputs
-from reports.published import published_sections
+from reports.published import PUBLISHED_ANCHOR, published_axis, published_sections
 from reports.reproduction import load_published, reproduction
+from reports.speed import speed_view
 from reports.tables import Table
 
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
@@ -38,7 +39,7 @@ class ReportOptions:
     min_overlap: float = DEFAULT_MIN_OVERLAP
     allow_protocol_mismatch: bool = False
     tolerance: float = 0.5           # reproduction verdict, percentage points
-    measure_complexity: bool = False  # count HyTIP's complexity on the architecture when no complexity.json gives it
+    measure_complexity: bool = False  # count HyTIP on the architecture now rather than take the bundled count
     drill_down: bool = True
     title: str = "hytip-bench report"
     command: str = ""                # the command line, printed in the page
@@ -73,34 +74,48 @@ def _render(out_dir: Path, page: dict) -> Path:
     return path
 
 
-def _complexity_section(measured: list, bd_measured: dict, bd_published: dict, bd_text: str, styles,
-                        out_dir: Path, notes=()) -> dict | None:
-    result = tradeoff(measured, bd_measured, bd_published, bd_text)
-    if not result.points and not result.missing:
-        return None
-    figures = []
+def _complexity_section(measured: list, axis: Axis, styles, out_dir: Path, notes=(), speed=None) -> dict | None:
+    """The trade-off figure and table; ``speed``: (points, table, BD-rate text) of the run's measured times."""
+    result = tradeoff(measured, axis)
+    figures, tables = [], []
     if result.points:
         fig = complexity_figure(result.points, styles, "average BD-rate (%)")
         figures.append(sections.view_figure(
             save(fig, "complexity_tradeoff", "Complexity trade-off", out_dir),
-            f"Average BD-rate ({bd_text}) against temporal buffer, model size and kMAC/pixel of one P-frame. Filled: "
-            "measured here; hollow: published. A codec appears in a panel only where its value is known."))
-    table = Table("complexity", "Complexity and average BD-rate per codec",
-                  result.table.rename(columns={"buffer": "temporal buffer (channels)", "model_size": "model size (M)",
-                                               "enc_kmac": "enc kMAC/px", "dec_kmac": "dec kMAC/px",
-                                               "bd_rate": "avg BD-rate (%)"}),
-                  decimals={"enc kMAC/px": 2, "dec kMAC/px": 2, "model size (M)": 2, "temporal buffer (channels)": 1},
-                  captions=[f"BD-rate: {bd_text}."], best="column-min")
-    return {"figures": figures, "table": sections.view_table(table, out_dir), "missing": result.missing,
-            "sources": result.sources, "notes": list(notes)}
+            f"y: average BD-rate, {axis.text}. x: temporal buffer, model size and kMAC/pixel of one P-frame. Filled: "
+            "measured here (one counting protocol for every codec: sources below); hollow: read from the HyTIP "
+            "README's figure, with the reading error. A codec with both is joined by a dotted line."))
+    table = result.table.rename(columns={"kind": "x values", "buffer": "temporal buffer (channels)",
+                                         "model_size": "model size (M)", "enc_kmac": "enc kMAC/px",
+                                         "dec_kmac": "dec kMAC/px", "bd_rate": "avg BD-rate (%)",
+                                         "bd_rate_from": "BD-rate from"})
+    tables.append(sections.view_table(Table(
+        "complexity", "Complexity and average BD-rate per codec", table,
+        decimals={"enc kMAC/px": 2, "dec kMAC/px": 2, "model size (M)": 2, "temporal buffer (channels)": 3},
+        captions=[f"BD-rate: {axis.text}."]), out_dir))
+    if speed is not None and len(speed[0]):
+        points, data, text = speed
+        fig = speed_figure(points, styles, "average BD-rate (%)")
+        figures.append(sections.view_figure(
+            save(fig, "complexity_speed", "Encoding and decoding time", out_dir),
+            f"y: average BD-rate, {text}. x: measured seconds per coded frame of this run (its devices, threads and "
+            "frame sizes in the table below; log scale). Every codec run here, conventional encoders included."))
+        tables.append(sections.view_table(Table(
+            "speed", "Measured time per frame", data, decimals={"encode (s/frame)": 4, "decode (s/frame)": 4},
+            captions=["Summed seconds over summed coded frames of the run's jobs; decode is empty where the run "
+                      "estimated rates without decoding."]), out_dir))
+    return {"figures": figures, "tables": tables, "missing": result.missing, "sources": result.sources,
+            "notes": list(notes)}
 
 
 def _measured_complexity(configurations: list, labels: set) -> list:
-    """complexity.json entries labelled like the RD data: HyTIP by model (codec_label), the rest by codec name."""
+    """complexity.json entries labelled like the RD data (HyTIP by model, the rest by codec name); one that matches
+    no RD label (an architecture count, a peer not run here) keeps its codec's name."""
     measured = []
     for config in configurations:
-        label = codec_label(config["codec"], str(config.get("model", ""))) if config["codec"] == "HyTIP" else config["codec"]
-        match = label if label in labels else next((l for l in sorted(labels) if l.startswith(config["codec"] + "-")), label)
+        codec = config["codec"]
+        label = codec_label(codec, str(config.get("model", ""))) if codec == "HyTIP" else codec
+        match = label if label in labels else next((l for l in sorted(labels) if l.startswith(codec + "-")), codec)
         measured.append({**config, "label": match})
     return measured
 
@@ -134,23 +149,26 @@ def build_report(inputs: ReportInputs, out_dir, options: ReportOptions = ReportO
 
     complexity = reproduced = None
     psnr = [s for s in settings if s.metric == "psnr_rgb" and not s.table.empty]
+    configurations = list(inputs.complexity)
+    if options.measure_complexity and not any(c["codec"] == "HyTIP" for c in configurations):
+        configurations.append(measure_hytip())
     if psnr:
         setting = psnr[0]
-        configurations = list(inputs.complexity)
-        if options.measure_complexity and not any(c["codec"] == "HyTIP" for c in configurations):
-            architecture = measure_hytip()
-            configurations += [{**architecture, "model": label.removeprefix("HyTIP-")}
-                               for label in order if label.startswith("HyTIP-")]
-        measured = _measured_complexity(configurations, set(rd["label"]))
-        mean = averages(setting).set_index("codec")["bd_rate_pct"]
+        mean = {k: float(v) for k, v in averages(setting).set_index("codec")["bd_rate_pct"].items()}
         datasets = sorted(set(setting.table["dataset"]) - {"Average"})
-        bd_published, peer_notes = _published_peers(anchor, setting.transform, datasets, set(rd["codec"]))
+        run_text = f"{setting.title} against {anchor}, mean over {', '.join(datasets)}"
+        axis, axis_notes = _tradeoff_axis(anchor, setting.transform, datasets, mean, run_text)
         complexity = _complexity_section(
-            measured, {k: float(v) for k, v in mean.items()}, bd_published,
-            f"{setting.title} against {anchor}, mean over {', '.join(datasets)}", styles, out_dir, peer_notes)
+            _measured_complexity(measured_configurations(configurations), set(rd["label"])), axis, styles, out_dir,
+            axis_notes, (*speed_view(rd, mean, anchor), f"{run_text} (this run)"))
         ours = pd.concat([s.table for s in settings if not s.table.empty], ignore_index=True)
         comparison, rep_notes = reproduction(ours, rd, options.tolerance)
         reproduced = _reproduction_view(comparison, rep_notes, options.tolerance, out_dir)
+    else:
+        axis, axis_notes = published_axis()
+        complexity = _complexity_section(
+            _measured_complexity(measured_configurations(configurations), set(rd["label"])), axis, styles, out_dir,
+            ["This run has no PSNR-RGB BD-rates, so the y values are the published ones.", *axis_notes])
 
     page = {
         "title": options.title, "command": options.command, "mode": "results", "notes": [*options.notes, *notes],
@@ -180,28 +198,21 @@ def _facts(rd: pd.DataFrame, settings: list) -> list:
             ("intra period", ", ".join(dict.fromkeys(str(f) for f in rd["intra_period"].dropna())) or "not stated")]
 
 
-def _published_peers(anchor: str, transform: str, datasets: list, our_codecs: set) -> tuple[dict, list]:
-    """Average published BD-rates (HyTIP README, current release) over the same datasets, for codecs not run here;
-    empty when the anchor or datasets differ from the published ones."""
-    published = load_published()
-    current = published[published["metric"].eq("psnr_rgb") & published["color_transform"].eq(transform)
-                        & published["release"].str.contains("current")
-                        & published["anchor_label"].eq(anchor)]
-    if current.empty:
-        return {}, [f"No published PSNR-RGB {TRANSFORM_NAMES.get(transform, transform)} BD-rates against {anchor} in "
-                    "anchors/, so only what was measured is plotted."]
-    peers, notes = {}, []
-    for codec, rows in current.groupby("codec"):
-        if codec in our_codecs:
-            continue
-        have = rows.set_index("dataset")["bd_rate_pct"]
-        if set(datasets) <= set(have.index):
-            peers[codec] = float(have[datasets].mean())
-        else:
-            notes.append(f"{codec}: published BD-rates lack {', '.join(sorted(set(datasets) - set(have.index)))}.")
-    notes.append(f"Published BD-rates: mean over the same datasets of {Path(current['file'].iloc[0]).name} "
-                 f"({current['release'].iloc[0]}); they come from figures, not from runs here.")
-    return peers, notes
+def _tradeoff_axis(anchor: str, transform: str, datasets: list, mean: dict, run_text: str) -> tuple[Axis, list]:
+    """The run's own BD-rates where they are against the published anchor and the published values cover its
+    datasets (peers not run here take those, over the same datasets and transform); otherwise the published values
+    for every codec, since one axis never mixes BD-rates against different anchors."""
+    if anchor == PUBLISHED_ANCHOR:
+        published, notes = published_axis(transform, datasets)
+        if published.values:
+            values = {**published.values, **mean}
+            origin = {**published.origin, **{label: "this run" for label in mean}}
+            return Axis(values, origin, run_text), notes
+    axis, notes = published_axis()
+    return axis, [f"This run's BD-rates are against {anchor}, the published ones against {PUBLISHED_ANCHOR}: one "
+                  "axis never mixes them, so the trade-off's y values are the published ones, and this run's codecs "
+                  "are in the time view." if anchor else "This run has no anchor, so the trade-off's y values are "
+                  "the published ones.", *notes]
 
 
 def _reproduction_view(comparison: pd.DataFrame, notes: list, tolerance: float, out_dir: Path) -> dict:
@@ -219,24 +230,33 @@ def _reproduction_view(comparison: pd.DataFrame, notes: list, tolerance: float, 
 
 
 def build_published_report(out_dir, options: ReportOptions = ReportOptions(), complexity=()) -> Path:
-    """The published data bundled in anchors/ (no results needed), with HyTIP's complexity beside published peers:
-    from a HyTIP entry of ``complexity`` (complexity.json configurations) if there is one, else counted on the
-    architecture."""
+    """The published data bundled in anchors/ (no results needed), with the complexity trade-off: the counts of
+    ``complexity`` (complexity.json configurations: a sweep's count of HyTIP, peers counted with `complexity --peer`),
+    then the bundled counts (anchors/measured_complexity.json) of the codecs they do not give; HyTIP counted now with
+    ``options.measure_complexity``."""
     out_dir = Path(out_dir)
     _clear(out_dir)
     published = load_published()
     styles = CodecStyles(published["codec"], None)
-    tables, complexity_inputs = published_sections(published)
-    hytip = next((c for c in complexity if c["codec"] == "HyTIP"), None) or measure_hytip()
-    complexity = _complexity_section(
-        [{**hytip, "label": "HyTIP"}], *complexity_inputs, styles, out_dir,
-        [f"HyTIP: complexity from {hytip['file']} (the architecture; weights do not change it); its BD-rate is the "
-         "published README value. Peers: published parameter counts and BD-rates."])
+    tables = published_sections(published)
+    given = {}   # one count per codec (a sweep's HyTIP models share the architecture); conventional encoders have none
+    for config in complexity:
+        if has_complexity(config):
+            given.setdefault(config["codec"], config)
+    given = list(given.values())
+    if options.measure_complexity and not any(c["codec"] == "HyTIP" for c in given):
+        given.append(measure_hytip())
+    measured = [{**c, "label": c["codec"]} for c in measured_configurations(given)]
+    axis, notes = published_axis()
+    complexity = _complexity_section(measured, axis, styles, out_dir,
+                                     ["Complexity measured here (HyTIP from its architecture, peers from their code; "
+                                      "weights do not change it); BD-rates published.", *notes])
     page = {
         "title": options.title, "command": options.command, "mode": "published", "notes": list(options.notes),
         "anchor": None, "anchor_asked": options.anchor, "method": "not stated", "averaging": "not stated",
-        "facts": [("content", "published numbers bundled in anchors/ (provenance: anchors/README.md); nothing was run "
-                              "except counting HyTIP's complexity on its architecture")],
+        "facts": [("content", "published numbers bundled in anchors/ (provenance: anchors/README.md); nothing was "
+                              "run here; the complexity counts are hytip-bench's, on each codec's architecture "
+                              "(sources under the trade-off)")],
         "inputs": None, "headline": None, "settings": [], "complexity": complexity, "reproduction": None,
         "published": [sections.view_table(t, out_dir) for t in tables], "drilldown": [], "provenance": [],
         "sweeps": [],

@@ -1,9 +1,12 @@
 """The complexity trade-off of the HyTIP paper: average BD-rate against temporal buffer, model size and encoding /
-decoding kMAC/pixel, one point per codec.
+decoding kMAC/pixel, one figure whose y axis is one BD-rate (``Axis``).
 
-Measured values come from the sweep's complexity.json or from counting the architecture (``measure_hytip``; no
-weights needed). Published values come from anchors/published_complexity.csv (x) and the HyTIP README BD-rates (y).
-A codec without a value is listed with the reason, never placed at a guessed position.
+x values measured here (filled markers): HyTIP from its architecture (a sweep's complexity.json, or the bundled count)
+and peers counted from their code (``run_bench.py complexity --peer``: the user's --complexity files, or the bundled
+counts of microsoft/DCVC and CompressAI in anchors/measured_complexity.json), all under one counting rule. Published x
+values (hollow markers): the values read from the HyTIP README's figure, with their reading error as error bars. A
+codec with both is drawn twice, joined, so that a difference shows. A codec without a value is listed with the
+reason, never placed at a guessed position.
 """
 from __future__ import annotations
 
@@ -11,19 +14,24 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bench import REPO_ROOT
 from bench.measure.complexity_summary import hytip_summary
-from bench.measure.published_complexity import PUBLISHED_COMPLEXITY, published_complexity
+from bench.measure.published_complexity import FIGURE_READINGS, figure_readings, published_complexity
 from reports.figures import PANELS, ComplexityPoint
+from reports.inputs import read_complexity
+from reports.reproduction import published_name
 
-# DCVC-RT's complexity table prints DCVC-FM only at fp16; precision does not change the parameter count.
-PUBLISHED_ALIASES = {"DCVC-FM": "DCVC-FM (fp16)"}
+MEASURED_COMPLEXITY = REPO_ROOT / "anchors" / "measured_complexity.json"
+READING_ERRORS = {"buffer": "buffer", "model_size": "params", "enc_kmac": "kMAC/px", "dec_kmac": "kMAC/px"}
+DEFAULT_RULE = "input"   # bench.measure.counting.DEFAULT_DECONV_RULE, without importing torch
 
 
-def measure_hytip() -> dict:
-    """HyTIP's complexity counted on the architecture as the sweep counts it (bench.measure.complexity_summary,
-    cached; random weights give the same counts), as a complexity.json configuration."""
-    return {"codec": "HyTIP", "model": "architecture", **hytip_summary(),
-            "file": "counted on hytip.model.HyTIP() (bench.measure.complexity_summary.hytip_summary)"}
+@dataclass(frozen=True)
+class Axis:
+    """The figure's y: one average BD-rate per codec label, where each comes from, and what it is."""
+    values: dict          # label -> average BD-rate (%)
+    origin: dict          # label -> "this run" or the published source
+    text: str             # metric, transform, anchor, datasets
 
 
 @dataclass
@@ -31,7 +39,20 @@ class Tradeoff:
     points: list          # ComplexityPoint
     missing: list         # (codec, what is missing and why)
     sources: list         # footnotes: where each value comes from
-    table: pd.DataFrame   # one row per codec with every value, plotted or not
+    table: pd.DataFrame   # one row per codec and kind, plotted or not
+
+
+def measure_hytip() -> dict:
+    """HyTIP's complexity counted on the architecture now (bench.measure.complexity_summary, cached; random weights
+    give the same counts), as a complexity.json configuration."""
+    return {"codec": "HyTIP", "model": "architecture", **hytip_summary(),
+            "file": "counted on hytip.model.HyTIP() (bench.measure.complexity_summary.hytip_summary)"}
+
+
+def measured_configurations(inputs: list) -> list:
+    """The run's or the user's complexity configurations, then the bundled counts of codecs they do not give."""
+    given = {c["codec"] for c in inputs}
+    return list(inputs) + [c for c in read_complexity(MEASURED_COMPLEXITY) if c["codec"] not in given]
 
 
 def _x_values(config: dict) -> dict:
@@ -41,41 +62,68 @@ def _x_values(config: dict) -> dict:
             "enc_kmac": config.get("enc_kmac_per_pixel"), "dec_kmac": config.get("dec_kmac_per_pixel")}
 
 
-def tradeoff(measured: list, bd_measured: dict, bd_published: dict, bd_text: str) -> Tradeoff:
-    """``measured``: complexity configurations whose ``label`` is set; ``bd_measured``/``bd_published``: label ->
-    average BD-rate (the y value) of what was run / of the published peers."""
-    points, missing, rows = [], [], []
-    sources = [f"Measured: {c['label']}: {c.get('counter', '')} {c.get('counter_version', '')} ({c['file']}); "
-               f"{c.get('enc_kmac_protocol', '')} {c.get('protocol', '')}" for c in measured]
+def has_complexity(config: dict) -> bool:
+    return any(v is not None for v in _x_values(config).values())
+
+
+def _y(axis: Axis, *labels):
+    return next(((axis.values[l], axis.origin[l]) for l in labels if l in axis.values), (None, None))
+
+
+def _source(config: dict) -> str:
+    where = config.get("origin") or config.get("model", "")
+    commit = f" @ {config['source_commit']}" if config.get("source_commit") else ""
+    counter = f"{config.get('counter', '')} ({config.get('deconv_rule', DEFAULT_RULE)} rule for transposed convolutions)"
+    unseen = "; ".join(f"{path} {op} {u['kmac_per_pixel']:.2f} kMAC/px" for path in ("enc", "dec")
+                       for op, u in config.get(f"{path}_unseen", {}).items())
+    return (f"Measured: {config['label']}: {where}{commit}, {counter}, at {config.get('size', 'a stated size')}, "
+            f"from {config['file']}" + (f"; not seen by the counter, sized by rule and left out: {unseen}"
+                                        if unseen else ""))
+
+
+def tradeoff(measured: list, axis: Axis) -> Tradeoff:
+    """``measured``: complexity configurations with a ``label`` (the codec's label in the RD data, or its name)."""
+    points, missing, rows, sources = [], [], [], []
+    hytip = next((c for c in measured if c["codec"] == "HyTIP"), None)
+    rule = (hytip or {}).get("deconv_rule", DEFAULT_RULE)
     for config in measured:
         x = _x_values(config)
-        y = bd_measured.get(config["label"])
-        rows.append({"codec": config["label"], "kind": "measured", **x, "bd_rate": y})
-        if all(v is None for v in x.values()):
+        if not has_complexity(config):
             missing.append((config["label"], f"no complexity values in {config['file']} (no kMAC/pixel, parameters "
-                                             "or buffer: a conventional encoder, or not measured)"))
-        elif y is None:
-            missing.append((config["label"], f"no average BD-rate ({bd_text}) in the inputs"))
-        else:
-            points.append(ComplexityPoint(config["label"], x, y, measured=True))
-    published = {p.codec: p for p in published_complexity()}
-    for label, y in bd_published.items():
-        entry = published.get(label) or published.get(PUBLISHED_ALIASES.get(label, ""))
-        x = dict.fromkeys(PANELS)
-        if entry is not None and entry.params_m is not None:
-            x["model_size"] = entry.params_m
-            sources.append(f"Published: {label}: {entry.params_m:g} M parameters from {entry.source} "
-                           f"(as {entry.codec}; what the count includes is not stated)")
-        rows.append({"codec": label, "kind": "published", **x, "bd_rate": y})
-        if all(v is None for v in x.values()):
-            missing.append((label, f"no published complexity figure in {PUBLISHED_COMPLEXITY.name}"))
-        else:
-            points.append(ComplexityPoint(label, x, y, measured=False))
-    for entry in published.values():
-        if entry.codec in bd_published or entry.codec in PUBLISHED_ALIASES.values():
+                                             "or buffer: a conventional encoder, or not measured; its time is in the "
+                                             "time view)"))
             continue
-        what = (f"MACs per frame {entry.macs_per_frame} (resolution not printed)" if entry.macs_per_frame
-                else f"decode {entry.decode_mac_per_pixel_min / 1e3:g} kMAC/pixel (smallest model)")
-        missing.append((entry.codec, f"{what}, but no BD-rate in this comparison ({entry.source})"))
-    table = pd.DataFrame(rows, columns=["codec", "kind", *PANELS, "bd_rate"]).set_index("codec")
+        y, origin = _y(axis, config["label"], config["codec"])
+        rows.append({"codec": config["label"], "kind": "measured here", **x, "bd_rate": y, "bd_rate_from": origin})
+        if config.get("deconv_rule", DEFAULT_RULE) != rule:
+            missing.append((config["label"], f"counted with the '{config['deconv_rule']}' rule for transposed "
+                                             f"convolutions ({config['file']}), the other measured points with "
+                                             f"'{rule}': count it again with --deconv-rule {rule}"))
+        elif y is None:
+            missing.append((config["label"], f"no average BD-rate ({axis.text})"))
+        else:
+            # the run's HyTIP-PSNR-RGB is the published HyTIP on a PSNR axis; its MS-SSIM model is a curve of its own
+            codec = published_name(config["label"], "psnr_rgb") if config["codec"] == "HyTIP" else config["codec"]
+            points.append(ComplexityPoint(config["label"], codec, x, y, measured=True))
+            sources.append(_source(config))
+    for reading in figure_readings():
+        x = {"buffer": reading.temporal_buffer, "model_size": reading.params_m,
+             "enc_kmac": reading.enc_kmac_per_pixel, "dec_kmac": reading.dec_kmac_per_pixel}
+        errors = {panel: reading.errors[name] for panel, name in READING_ERRORS.items()}
+        y, origin = _y(axis, reading.codec)
+        rows.append({"codec": reading.codec, "kind": "read from figure", **x, "bd_rate": y, "bd_rate_from": origin})
+        if y is None:
+            missing.append((f"{reading.codec} (read from figure)", f"no average BD-rate ({axis.text})"))
+        else:
+            points.append(ComplexityPoint(reading.codec, reading.codec, x, y, measured=False, errors=errors))
+    sources.append(f"Read from figure: {FIGURE_READINGS.name} ({figure_readings()[0].source}); marker positions "
+                   "read against the gridlines, error bars = reading error. Its kMAC/pixel match ptflops 0.7.4 and "
+                   "earlier, which counted transposed convolutions on output positions (docs/peer-complexity.md).")
+    for entry in published_complexity():
+        what = (f"{entry.macs_per_frame} MACs per frame (resolution not printed), {entry.params_m:g} M parameters"
+                if entry.macs_per_frame else
+                f"decode {entry.decode_mac_per_pixel_min / 1e3:g} kMAC/pixel (smallest model)")
+        sources.append(f"Published, not plotted: {entry.codec}: {what} ({entry.source}; other protocols, and MACs "
+                       f"per frame are not kMAC/pixel where the size is not printed).")
+    table = pd.DataFrame(rows, columns=["codec", "kind", *PANELS, "bd_rate", "bd_rate_from"]).set_index("codec")
     return Tradeoff(points, missing, sources, table)

@@ -8,7 +8,7 @@ figure name so that many inline SVGs in one page cannot clash, and file dates ar
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib as mpl
@@ -111,37 +111,81 @@ def rd_figure(curves: dict, legend: dict, styles: CodecStyles, *, title: str, xl
 @dataclass(frozen=True)
 class ComplexityPoint:
     label: str
+    codec: str            # points of one codec (measured and published) are joined: its published name
     values: dict          # panel key -> x value (None when not known)
     bd_rate: float
-    measured: bool        # measured by this run (filled marker) or published (hollow)
+    measured: bool        # measured here (filled marker) or published (hollow)
+    errors: dict = field(default_factory=dict)   # panel key -> reading error (half-width), drawn as an error bar
 
 
 PANELS = {"buffer": "temporal buffer (full-resolution channels)", "model_size": "model size (M parameters)",
           "enc_kmac": "encoding kMAC/pixel", "dec_kmac": "decoding kMAC/pixel"}
+SPEED_PANELS = {"enc_seconds": "encoding seconds per frame", "dec_seconds": "decoding seconds per frame"}
+
+
+def _point_id(*parts) -> str:
+    """An SVG id per drawn point (``pt-...``), so that a browser can find and count them."""
+    return "pt-" + "-".join("".join(ch if ch.isalnum() else "_" for ch in str(p)) for p in parts)
+
+
+def _scatter_panels(fig: Figure, points: list, panels: dict, styles: CodecStyles, ylabel: str, name: str,
+                    logx: bool = False) -> None:
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    # a codec's points share the style of its first measured label (the RD figures' colour), so that they read as one
+    group_style = {}
+    for point in sorted(points, key=lambda p: not p.measured):
+        group_style.setdefault(point.codec, styles[point.label if point.measured else point.codec])
+    for ax, (key, xlabel) in zip(axes, panels.items()):
+        placed = {}
+        for point in points:
+            x = point.values.get(key)
+            if x is None:
+                continue
+            style = group_style[point.codec]
+            kind = "measured" if point.measured else "published"
+            if point.errors.get(key):
+                ax.errorbar([x], [point.bd_rate], xerr=[point.errors[key]], fmt="none", ecolor=style.colour,
+                            elinewidth=0.9, capsize=2.5, zorder=2)
+            # published: an open ring, larger; measured: filled, smaller, on top, so that one inside the other
+            # shows where they agree
+            line, = ax.plot([x], [point.bd_rate], linestyle="none", marker=style.marker,
+                            markersize=5.5 if point.measured else 9, color=style.colour,
+                            markerfacecolor=style.colour if point.measured else "none", markeredgewidth=1.4,
+                            zorder=4 if point.measured else 3)
+            line.set_gid(_point_id(name, key, point.label, kind))
+            placed.setdefault(point.codec, []).append((x, point.bd_rate, point.label))
+        for codec, where in placed.items():
+            if len(where) > 1:   # measured and published: joined, so that the difference shows
+                ax.plot([w[0] for w in where], [w[1] for w in where], color=group_style[codec].colour,
+                        linewidth=0.8, linestyle=":", zorder=1)
+            x, y, label = where[0]
+            ax.annotate(label, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=7)
+        xs = [w[0] for where in placed.values() for w in where]
+        if logx and xs and min(xs) > 0 and max(xs) / min(xs) > 10:   # log only where the values span decades
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.margins(x=0.25, y=0.18)
+    axes[0].set_ylabel(ylabel)
 
 
 def complexity_figure(points: list, styles: CodecStyles, ylabel: str) -> Figure:
     """Four panels, average BD-rate against each complexity measure; a point appears where its value is known."""
     with mpl.rc_context(RC):
-        fig = _figure(10.5, 3.1)
-        axes = fig.subplots(1, len(PANELS), sharey=True)
-        for ax, (key, xlabel) in zip(axes, PANELS.items()):
-            for point in points:
-                x = point.values.get(key)
-                if x is None:
-                    continue
-                style = styles[point.label]
-                ax.plot([x], [point.bd_rate], linestyle="none", marker=style.marker, markersize=7,
-                        color=style.colour, markerfacecolor=style.colour if point.measured else "white",
-                        markeredgewidth=1.5)
-                ax.annotate(point.label, (x, point.bd_rate), xytext=(5, 4), textcoords="offset points", fontsize=7)
-            ax.set_xlabel(xlabel)
-            ax.margins(x=0.25, y=0.18)
-        axes[0].set_ylabel(ylabel)
-        marks = [Line2D([], [], linestyle="none", marker="o", color="#333333", markersize=6, label="measured here"),
-                 Line2D([], [], linestyle="none", marker="o", color="#333333", markerfacecolor="white",
-                        markeredgewidth=1.5, markersize=6, label="published")]
+        fig = _figure(10.5, 3.3)
+        _scatter_panels(fig, points, PANELS, styles, ylabel, "complexity")
+        marks = [Line2D([], [], linestyle="none", marker="o", color="#333333", markersize=5.5, label="measured here"),
+                 Line2D([], [], linestyle="none", marker="o", color="#333333", markerfacecolor="none",
+                        markeredgewidth=1.4, markersize=9, label="published (read from figure, ± reading error)")]
         fig.legend(handles=marks, loc="outside upper right", ncols=2, frameon=False)
+    return fig
+
+
+def speed_figure(points: list, styles: CodecStyles, ylabel: str) -> Figure:
+    """Two panels, average BD-rate against measured encoding and decoding seconds per frame (log scale where the
+    times span more than a decade)."""
+    with mpl.rc_context(RC):
+        fig = _figure(7.0, 3.3)
+        _scatter_panels(fig, points, SPEED_PANELS, styles, ylabel, "speed", logx=True)
     return fig
 
 

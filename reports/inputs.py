@@ -158,11 +158,16 @@ def _read_sweep_folder(folder: Path, inputs: ReportInputs, add_table) -> None:
 
 
 def read_complexity(path: Path) -> list[dict]:
-    """The configurations of a complexity.json, each with the file it came from."""
+    """The configurations of a complexity.json, each with the file it came from; a sweep's count of HyTIP's
+    architecture (``hytip_architecture``, made whether or not HyTIP ran) stands for HyTIP where no configuration is
+    HyTIP's."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     data = _read_json(path)
     configurations = data.get("configurations") if isinstance(data, dict) else None
     if not isinstance(configurations, list) or not all(isinstance(c, dict) and "codec" in c for c in configurations):
         raise InputError(f"{path}: expected {{\"configurations\": [{{\"codec\": ..., ...}}, ...]}}")
+    architecture = data.get("hytip_architecture")
+    if isinstance(architecture, dict) and not any(c["codec"] == "HyTIP" for c in configurations):
+        configurations = configurations + [{"codec": "HyTIP", "model": "architecture", **architecture}]
     return [{**c, "file": str(path)} for c in configurations]

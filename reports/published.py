@@ -1,5 +1,5 @@
 """The published-data report (`report --published`): the BD-rate tables bundled in anchors/, one table per source
-figure (file, release, metric, colour transform, protocol), and the inputs of the complexity trade-off figure."""
+figure (file, release, metric, colour transform, protocol); and the published y axis of the complexity trade-off."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,12 +7,15 @@ from pathlib import Path
 import pandas as pd
 
 from reports.bd import METRIC_NAMES, TRANSFORM_NAMES
+from reports.complexity import Axis
+from reports.reproduction import load_published
 from reports.sections import slug
 from reports.tables import Table
 
 MEAN_ROW = "Mean (computed here)"
 # The HyTIP paper's complexity figure plots the BT.601 PSNR-RGB BD-rates (assets/ComplexityAnalysis/SOTA_complexity_BT601).
 TRADEOFF_TRANSFORM = "BT601"
+PUBLISHED_ANCHOR = "VTM-17.0"
 
 
 def _group_title(file: str, release: str, metric: str, transform: str, anchor: str) -> str:
@@ -21,8 +24,8 @@ def _group_title(file: str, release: str, metric: str, transform: str, anchor: s
     return f"{where}: {name}, {TRANSFORM_NAMES.get(transform, transform)}, against {anchor} ({release})"
 
 
-def published_sections(published: pd.DataFrame) -> tuple[list, tuple]:
-    """(tables, (bd_measured, bd_published, bd_text)) for build_published_report."""
+def published_sections(published: pd.DataFrame) -> list:
+    """The tables of build_published_report, one per source figure."""
     tables = []
     keys = ["file", "release", "metric", "color_transform", "protocol", "anchor"]
     for i, ((file, release, metric, transform, protocol, anchor), rows) in enumerate(published.groupby(keys, sort=False)):
@@ -41,13 +44,30 @@ def published_sections(published: pd.DataFrame) -> tuple[list, tuple]:
             captions=[f"Protocol: {protocol}.", f"Method: {rows['method'].iloc[0]}; averaging: "
                       f"{rows['averaging'].iloc[0]}. Values read from the published images.{derived}",
                       "Source: " + "; ".join(sources) + "."]))
+    return tables
+
+
+def published_axis(transform: str = TRADEOFF_TRANSFORM, datasets=None) -> tuple[Axis, list]:
+    """The HyTIP README's PSNR-RGB BD-rates against VTM-17.0 (current release), each codec's mean over ``datasets``
+    (default: all seven, as the paper's complexity figure), with notes on codecs that lack one of them."""
+    published = load_published()
     current = published[published["file"].str.contains("hytip") & published["metric"].eq("psnr_rgb")
-                        & published["color_transform"].eq(TRADEOFF_TRANSFORM)
-                        & published["release"].str.contains("current")]
-    means = current.groupby("codec", sort=False)["bd_rate_pct"].mean()
-    datasets = ", ".join(dict.fromkeys(current["dataset"]))
-    text = (f"PSNR-RGB, {TRANSFORM_NAMES[TRADEOFF_TRANSFORM]} against {current['anchor'].iloc[0]}, mean over "
-            f"{datasets} of the HyTIP README values ({current['release'].iloc[0]})")
-    bd_measured = {"HyTIP": float(means["HyTIP"])}
-    bd_published = {codec: float(v) for codec, v in means.items() if codec != "HyTIP"}
-    return tables, (bd_measured, bd_published, text)
+                        & published["color_transform"].eq(transform) & published["release"].str.contains("current")
+                        & published["anchor_label"].eq(PUBLISHED_ANCHOR)]
+    name = TRANSFORM_NAMES.get(transform, transform)
+    if current.empty:
+        return Axis({}, {}, f"PSNR-RGB, {name}"), [f"No published PSNR-RGB {name} BD-rates against "
+                                                   f"{PUBLISHED_ANCHOR} in anchors/."]
+    datasets = list(dict.fromkeys(current["dataset"])) if datasets is None else list(datasets)
+    release = current["release"].iloc[0]
+    values, notes = {}, []
+    for codec, rows in current.groupby("codec", sort=False):
+        have = rows.set_index("dataset")["bd_rate_pct"]
+        if set(datasets) <= set(have.index):
+            values[codec] = float(have[datasets].mean())
+        else:
+            notes.append(f"{codec}: published BD-rates lack {', '.join(sorted(set(datasets) - set(have.index)))}.")
+    origin = f"published: {Path(current['file'].iloc[0]).name} ({release})"
+    text = (f"PSNR-RGB, {name} against {current['anchor'].iloc[0]}, mean over {', '.join(datasets)} of the HyTIP "
+            f"README values ({release}; read from its figures' legends)")
+    return Axis(values, dict.fromkeys(values, origin), text), notes

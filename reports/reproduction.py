@@ -28,7 +28,7 @@ def load_published() -> pd.DataFrame:
     return published.assign(anchor_label=published["anchor"].str.replace(r"\s*\(.*\)$", "", regex=True))
 
 
-def _published_name(label: str, metric: str) -> str:
+def published_name(label: str, metric: str) -> str:
     model = HYTIP_MODEL_FOR_METRIC.get(metric.removesuffix("_db"))
     return "HyTIP" if model and label == f"HyTIP-{model}" else label
 
@@ -59,7 +59,7 @@ def reproduction(ours: pd.DataFrame, rd: pd.DataFrame, tolerance: float):
     published = load_published()
     published = published.assign(base_metric=published["metric"])
     ours = ours[ours["dataset"] != AVERAGE_ROW]
-    ours = ours.assign(published_codec=[_published_name(c, m) for c, m in zip(ours["codec"], ours["metric"])],
+    ours = ours.assign(published_codec=[published_name(c, m) for c, m in zip(ours["codec"], ours["metric"])],
                        base_metric=ours["metric"].str.removesuffix("_db"))
     merged = ours.merge(published, how="inner", left_on=["published_codec", "anchor", "dataset", "color_transform",
                                                          "base_metric"],

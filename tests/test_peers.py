@@ -109,7 +109,7 @@ def test_size_must_be_a_multiple_of_the_peers_alignment():
         count_peer("ssf2020", STAND_IN, 128, 128)
     with pytest.raises(InputError, match="give the folder of your checkout of microsoft/DCVC"):
         count_peer("DCVC-DC", None, W, H)
-    with pytest.raises(InputError, match="expected one of DCVC-TCM, DCVC-HEM, DCVC-DC, DCVC-FM, ssf2020"):
+    with pytest.raises(InputError, match="expected one of DCVC-TCM, DCVC-HEM, DCVC-DC, DCVC-FM, DCVC-RT, ssf2020"):
         get_peer("DCVC-XX")
     assert get_peer("dcvc-dc") is PEERS["DCVC-DC"]
 
@@ -221,3 +221,19 @@ def test_cli_prints_and_writes_a_configuration(tmp_path, capsys):
     assert cli.main(["complexity", "--peer", "DCVC-DC", "--source", str(STAND_IN), "--size", f"{W}x{H}",
                      "--json", str(tmp_path / "bad.json")]) == 2
     assert "bad.json: expected {\"configurations\": [...]}" in capsys.readouterr().err
+
+
+def test_dcvc_rt_stand_in_runs_its_cuda_streams_as_no_ops_and_keeps_its_buffer_inside():
+    """DCVC-RT keeps its decoded picture buffer in the model and wraps entropy coding in CUDA events and streams:
+    the adapter puts the state back before each frame and, without a GPU, makes those no-ops (stand-in checkout)."""
+    peer = count_peer("DCVC-RT", STAND_IN, W, H)
+    positions = (H // 8) * (W // 8)   # everything runs on the 8x8-unshuffled frame
+    encoder = (192 + 8) * 4 + 4        # 1x1 convolutions: Cin*Cout + bias per position
+    decoder = (4 + 8) * 8 + 8
+    adaptor = 8 * 8 + 8                # frame 2 reads frame 1's feature
+    assert peer.encode.macs == (adaptor + encoder + decoder) * positions
+    assert peer.decode.macs == (adaptor + decoder + 8 * 192 + 192) * positions
+    assert [(t.name, t.channels, t.scale) for t in peer.buffer.tensors] == [("ref_feature", 8, "1/8")]
+    assert peer.model_size == 192 * 8 + 8 + 8 * 8 + 8 + 200 * 4 + 4 + 12 * 8 + 8 + 8 * 192 + 192
+    assert peer.parameters_total == peer.model_size + 9
+    assert torch.cuda.Event.__module__.startswith("torch")   # the stand-ins are gone

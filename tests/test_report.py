@@ -5,6 +5,7 @@ The fixture (tests/data/report/sweep) is a sweep folder in the sweep's schema wi
 anchor), HyTIP-PSNR-RGB, HyTIP-MS-SSIM-RGB (UVG, BT.601 only) and x265-3.5 (no MS-SSIM; 3 points on HEVC-D), per-frame
 records of HyTIP-PSNR-RGB on UVG/Beauty, one failed job, complexity.json and sweep.json.
 """
+import json
 import math
 import re
 from pathlib import Path
@@ -13,13 +14,15 @@ import pandas as pd
 import pytest
 
 from bench.analysis.bdrate import bd_tables
-from bench.analysis.rd_schema import load_rd_csv, write_rd_csv
+from bench.analysis.rd_schema import load_bd_table_csv, load_rd_csv, write_rd_csv
 from bench.cli import main
 from bench.errors import InputError
 from reports import ReportOptions, build_published_report, build_report
 from reports.inputs import parse_json_spec, read_complexity, read_inputs
 
 FIXTURE = Path(__file__).parent / "data" / "report" / "sweep"
+ROOT = Path(__file__).parent.parent
+MEASURED = ROOT / "anchors" / "measured_complexity.json"
 ANCHORS = Path(__file__).parent / "data" / "anchors"
 
 
@@ -84,10 +87,33 @@ def test_incomplete_input_gives_notes_in_place(report):
 
 def test_complexity_reproduction_and_drilldown(report, expected):
     out, html = report
-    complexity = pd.read_csv(out / "tables" / "complexity.csv", index_col="codec")
-    assert complexity.loc["HyTIP-PSNR-RGB", "enc kMAC/px"] == pytest.approx(1265.834515625)
-    assert complexity.loc["DCVC-DC", "model size (M)"] == 19.8   # published, DCVC-RT's table
+    complexity = pd.read_csv(out / "tables" / "complexity.csv")
+    measured = complexity[complexity["x values"] == "measured here"].set_index("codec")
+    read = complexity[complexity["x values"] == "read from figure"].set_index("codec")
+    # HyTIP from the fixture's complexity.json, at its own BD-rate; peers from the bundled counts, at the published
+    # BD-rate over the same datasets and transform (the run's anchor is VTM-17.0, the published one's too)
+    assert measured.loc["HyTIP-PSNR-RGB", "enc kMAC/px"] == pytest.approx(1265.834515625)
+    assert measured.loc["HyTIP-PSNR-RGB", "avg BD-rate (%)"] == pytest.approx(expected["Average"])
+    assert measured.loc["HyTIP-PSNR-RGB", "BD-rate from"] == "this run"
+    bundled = {c["codec"]: c for c in json.loads(MEASURED.read_text())["configurations"]}
+    assert measured.loc["DCVC-DC", "enc kMAC/px"] == pytest.approx(bundled["DCVC-DC"]["enc_kmac_per_pixel"])
+    assert measured.loc["DCVC-DC", "temporal buffer (channels)"] == 55.75
+    legends = load_bd_table_csv(ROOT / "anchors" / "published_bdrates_hytip_readme.csv")
+    legends = legends[(legends["metric"] == "psnr_rgb") & (legends["color_transform"] == "BT601")
+                      & legends["release"].str.contains("current")].set_index(["codec", "dataset"])["bd_rate_pct"]
+    for codec in ("DCVC-DC", "MaskCRT"):
+        value = (legends[codec, "UVG"] + legends[codec, "HEVC-D"]) / 2   # the fixture's PSNR-RGB BT.601 datasets
+        assert read.loc[codec, "avg BD-rate (%)"] == pytest.approx(value)
+    assert read.loc["DCVC-DC", "enc kMAC/px"] == 1343 and read.loc["HyTIP", "dec kMAC/px"] == 872
+    assert measured.loc["DCVC-DC", "avg BD-rate (%)"] == read.loc["DCVC-DC", "avg BD-rate (%)"]
     assert "x265-3.5</b>: no complexity values" in html
+    assert "ssf2020</b>: no average BD-rate" in html   # counted, but no BD-rate in the HyTIP protocol
+    speed = pd.read_csv(out / "tables" / "speed.csv", index_col="codec")
+    rd = load_rd_csv(FIXTURE / "results.csv")
+    x265 = rd[rd["codec"] == "x265"]
+    assert speed.loc["x265-3.5", "encode (s/frame)"] == pytest.approx(x265["enc_seconds"].sum() / x265["frames"].sum())
+    assert speed.loc["VTM-17.0", "avg BD-rate (%)"] == 0 and speed.loc["x265-3.5", "device"] == "cuda:0 NVIDIA H200"
+    assert (out / "figures" / "complexity_speed.svg").is_file()
     reproduction = pd.read_csv(out / "tables" / "reproduction.csv")
     row = reproduction[(reproduction["dataset"] == "UVG") & (reproduction["transform"] == "BT601")
                        & reproduction["published release"].str.startswith("8e2ea5d")
@@ -174,7 +200,14 @@ def test_published_report(tmp_path):
     assert round(current.loc["Mean (computed here)", "HyTIP"], 1) == -26.5
     assert round(current.loc["Mean (computed here)", "DCVC-DC"], 1) == -23.6
     assert len(list(tables.glob("published*-bdrates-dcvc-readme-*.csv"))) == 4   # DCVC-RT table, DCVC-DC and DCVC-FM bars
-    complexity = pd.read_csv(tables / "complexity.csv", index_col="codec")
-    assert math.isclose(complexity.loc["HyTIP", "avg BD-rate (%)"], current.loc["Mean (computed here)", "HyTIP"])
+    complexity = pd.read_csv(tables / "complexity.csv")
+    assert set(complexity["x values"]) == {"measured here", "read from figure"}
+    for kind in ("measured here", "read from figure"):
+        rows = complexity[complexity["x values"] == kind].set_index("codec")
+        assert math.isclose(rows.loc["HyTIP", "avg BD-rate (%)"], current.loc["Mean (computed here)", "HyTIP"])
+        assert rows.loc["DCVC-FM", "avg BD-rate (%)"] == pytest.approx(current.loc["Mean (computed here)", "DCVC-FM"])
+    measured = complexity[complexity["x values"] == "measured here"].set_index("codec")
+    assert measured.loc["HyTIP", "enc kMAC/px"] == pytest.approx(1265.834515625)   # the fixture's, not the bundle's
     assert "Complexity trade-off" in html and (tmp_path / "figures" / "complexity_tradeoff.pdf").is_file()
-    assert "none was run here" in html and "HyTIP: complexity from " in html
+    assert not (tmp_path / "figures" / "complexity_speed.svg").exists()   # nothing was run
+    assert "none was run here" in html and "read from figure" in html

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from reports import ReportOptions, build_report
@@ -54,10 +55,23 @@ def test_report_opens_offline_without_errors_and_shows_every_figure(browser, tmp
     browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
     figures = browser.find_elements("css selector", "figure.plot svg")
     files = sorted((tmp_path / "report" / "figures").glob("*.svg"))
-    assert len(figures) == len(files) == 10   # 2 datasets x 4 metric/transform settings, complexity, 1 per-frame
+    # 2 datasets x 4 metric/transform settings, the complexity trade-off and the time view, 1 per-frame figure
+    assert len(figures) == len(files) == 11
     for figure in figures:
         assert figure.is_displayed()
         assert figure.size["width"] > 300 and figure.size["height"] > 150, figure.get_attribute("aria-label")
+    # The trade-off draws a point for every codec and panel with a value and a BD-rate, measured (filled) and read
+    # from the figure (hollow) alike; the time view one per codec run with a time.
+    table = pd.read_csv(tmp_path / "report" / "tables" / "complexity.csv")
+    placed = table[table["avg BD-rate (%)"].notna()]
+    panels = ["temporal buffer (channels)", "model size (M)", "enc kMAC/px", "dec kMAC/px"]
+    for kind, suffix in (("measured here", "measured"), ("read from figure", "published")):
+        drawn = browser.find_elements("css selector", f"#complexity svg [id^='pt-complexity-'][id$='-{suffix}']")
+        assert len(drawn) == int(placed[placed["x values"] == kind][panels].notna().sum().sum()) > 8, kind
+        assert all(point.is_displayed() for point in drawn)
+    speed = pd.read_csv(tmp_path / "report" / "tables" / "speed.csv")
+    drawn = browser.find_elements("css selector", "#complexity svg [id^='pt-speed-']")
+    assert len(drawn) == int(speed[["encode (s/frame)", "decode (s/frame)"]].notna().sum().sum()) == 8
     # Every table cell and figure sits inside the page width: nothing spills sideways.
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
 

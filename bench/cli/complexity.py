@@ -158,7 +158,7 @@ def run_peer(args: argparse.Namespace, width: int, height: int) -> int:
     print("\nWhat the counter cannot see, sized by rule and left out of the count")
     print(_unseen_table(entry), "\n")
     print(f"Parameters: {peer.model_size} in the P-frame model ({peer.model_size / 1e6:.3f} M, the paper's model "
-          f"size), {peer.parameters_total} in all ({peer.parameters_total / 1e6:.3f} M)\n")
+          f"size), {peer.parameters_total} in all ({peer.parameters_total / 1e6:.3f} M); {entry['protocol']}\n")
     print(f"Temporal buffer ({BUFFER_RULE})")
     table = pd.DataFrame([(t.name, t.channels, f"{t.width}x{t.height}", t.scale, t.channel_equivalent,
                            t.bytes_float32) for t in peer.buffer.tensors]

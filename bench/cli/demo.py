@@ -11,7 +11,6 @@ prints where they and the results table are. A rerun reuses every finished job.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from bench.codecs.conventional import DEFAULT_ENCODERS
@@ -74,12 +73,9 @@ def run(args: argparse.Namespace) -> int:
     options = ReportOptions(anchor=ANCHOR, title="hytip-bench demo: the bundled clip", notes=notes,
                             command="run_bench.py demo")
     report = build_report(read_inputs([out / "sweep"]), out / "report", options)
-    architecture = json.loads((out / "sweep" / "complexity.json").read_text())["hytip_architecture"]
-    measured = [c for c in read_complexity(out / "sweep" / "complexity.json") if c["codec"] == "HyTIP"]
-    measured = measured or [{"codec": "HyTIP", "model": "architecture", **architecture,
-                             "file": str(out / "sweep" / "complexity.json")}]
     published = build_published_report(out / "published", ReportOptions(title="Published data bundled with "
-                                                                               "hytip-bench"), measured)
+                                                                               "hytip-bench"),
+                                       read_complexity(out / "sweep" / "complexity.json"))
     print(f"results table: {out / 'sweep' / 'results.csv'}")
     print(f"report of this run: {report}")
     print(f"report of the published data: {published}")

@@ -31,10 +31,9 @@ from bench.measure.peers import get_peer
 
 COUNTED = ("frame 2 of a GOP on all-ones frames: the I-frame's output (the frame) starts the state, frame 1 "
            "(a P-frame) fills it")
-PATH_TEXT = {"encode": "the P-frame's full forward (motion estimation, analysis and synthesis transforms, entropy "
-                       "parameters, rate estimate)",
-             "decode": "what the decoder runs for the P-frame (synthesis, motion compensation, entropy parameters; "
-                       "no motion estimation, no analysis transforms)"}
+PATH_TEXT = {"encode": "the P-frame's full forward: everything its encoder runs, the reconstruction it keeps for the "
+                       "next frame and the rate estimate included",
+             "decode": "what its decoder runs for the P-frame: no motion estimation, no analysis transforms"}
 
 
 @dataclass(frozen=True)
@@ -51,16 +50,19 @@ class PeerComplexity:
     parameters_total: int
     model_size: int
     buffer: TemporalBuffer
-    notes: Tuple[str, ...]
+    notes: Tuple[Tuple[str, str], ...]   # (encode, decode, parameters or all, text)
     seconds: float
 
     def kmac_per_pixel(self, path: str) -> float:
         return getattr(self, path).macs / (self.width * self.height) / 1e3
 
+    def _notes(self, *topics) -> str:
+        return "".join(f"; {text}" for topic, text in self.notes if topic in topics)
+
     def protocol(self, path: str) -> str:
-        return (f"{counter_text(self.deconv_rule)}; {path}: {PATH_TEXT[path]}; {COUNTED}; kMAC/pixel = MACs/(W*H)/1e3 "
-                f"at {self.width}x{self.height}; not counted: what ptflops cannot see (listed apart), entropy coding, "
-                f"the I-frame; {'; '.join(self.notes)}")
+        return (f"{counter_text(self.deconv_rule)}; {path}: {PATH_TEXT[path]}{self._notes(path, 'all')}; {COUNTED}; "
+                f"kMAC/pixel = MACs/(W*H)/1e3 at {self.width}x{self.height}; not counted: what ptflops cannot see "
+                "(listed apart), entropy coding, the I-frame")
 
     def configuration(self) -> dict:
         """A complexity.json configuration (the keys HyTIP's has), for ``report --complexity``."""
@@ -71,7 +73,8 @@ class PeerComplexity:
                  "temporal_buffer_channels": self.buffer.total_channel_equivalent,
                  "temporal_buffer_tensors": {t.name: [t.channels, t.scale] for t in self.buffer.tensors},
                  "counter": f"ptflops {importlib.metadata.version('ptflops')}", "deconv_rule": self.deconv_rule,
-                 "protocol": f"model size: the P-frame model's parameters; {self.buffer.protocol}",
+                 "protocol": f"model size: the P-frame model's parameters{self._notes('parameters')}; "
+                             f"{self.buffer.protocol}",
                  "count_seconds": round(self.seconds, 1)}
         for path, prefix in (("encode", "enc"), ("decode", "dec")):
             entry[f"{prefix}_kmac_per_pixel"] = self.kmac_per_pixel(path)
@@ -111,8 +114,7 @@ def count_peer(name: str, source: Optional[Path], width: int, height: int,
         state = adapter.encode(model, frame, adapter.initial_state(model, frame))
         encode = count_path(model, lambda: adapter.encode(model, frame, state), deconv_rule=deconv_rule)
         decode = count_path(model, lambda: adapter.decode(model, frame, state), deconv_rule=deconv_rule)
-    buffer = temporal_buffer_of(adapter.buffer(state), height, width, "after frame 1 (a P-frame), the decoded "
-                                                                      "frame included")
+    buffer = temporal_buffer_of(adapter.buffer(state), height, width, "by the model after frame 1 (a P-frame)")
     return PeerComplexity(
         codec=adapter.name, origin=adapter.origin, folder=code.folder, commit=code.commit, width=width,
         height=height, deconv_rule=deconv_rule, encode=encode, decode=decode,

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from bench.errors import InputError
 from bench.measure.peers.base import PeerAdapter
-from bench.measure.peers.dcvc import DCVCDC, DCVCFM, DCVCHEM, DCVCTCM
+from bench.measure.peers.dcvc import DCVCDC, DCVCFM, DCVCHEM, DCVCRT, DCVCTCM
 from bench.measure.peers.ssf import SSF2020
 
-PEERS = {adapter.name: adapter for adapter in (DCVCTCM(), DCVCHEM(), DCVCDC(), DCVCFM(), SSF2020())}
+PEERS = {adapter.name: adapter for adapter in (DCVCTCM(), DCVCHEM(), DCVCDC(), DCVCFM(), DCVCRT(), SSF2020())}
 
 
 def get_peer(name: str) -> PeerAdapter:

@@ -37,7 +37,7 @@ class PeerAdapter(ABC):
     package: str = "src"  # the top-level package its modules live in
     entry_points: Tuple[str, ...] = ()   # "module:attribute", relative to the peer's folder
     align: int = 64       # frames are padded to a multiple of this
-    notes: Tuple[str, ...] = ()          # what this peer's count stands in for or leaves out
+    notes: Tuple[Tuple[str, str], ...] = ()   # (encode, decode or parameters, what its count stands in for or leaves out)
 
     def load(self, source: Optional[Path]) -> Code:
         """Import the entry points from ``source`` (the repository's root or the peer's own folder)."""

@@ -15,8 +15,8 @@ import torch.nn as nn
 from bench.measure.peers.base import PeerAdapter
 
 DCVC = "microsoft/DCVC"
-ZERO_LATENTS = ("decode: the model's decompress with its entropy decoder handing out all-zero latents (not run, "
-                "not counted)")
+ZERO_LATENTS = ("decode", "the model's decompress, its entropy decoder handing out all-zero latents (not run, not "
+                          "counted)")
 COUNTED_FRAME = 2
 
 
@@ -61,9 +61,9 @@ class DCVCTCM(PeerAdapter):
     origin = f"{DCVC} (DCVC-family/DCVC-TCM)"
     subfolder = "DCVC-family/DCVC-TCM"
     entry_points = ("src.models.video_net_dmc:DMC",)
-    notes = (ZERO_LATENTS, "encode: forward_one_frame without its two training MS-SSIM losses (stood in for)",
-             "I-frame model not built: the width of DCVC-TCM's IntraNoAR is read from its checkpoint, so the "
-             "parameters are the P-frame model's only")
+    notes = (ZERO_LATENTS, ("encode", "forward_one_frame without its two training MS-SSIM losses (stood in for)"),
+             ("parameters", "the P-frame model's only: the width of DCVC-TCM's I-frame model (IntraNoAR) is read from "
+                            "its checkpoint, so it is not built"))
 
     def build(self, code):
         model = code.entry["src.models.video_net_dmc:DMC"]()
@@ -136,8 +136,8 @@ class DCVCFM(_DPBAdapter):
     subfolder = "DCVC-family/DCVC-FM"
     entry_points = ("src.models.video_model:DMC", "src.models.image_model:DMCI")
     dpb_keys = ("ref_frame", "ref_feature", "ref_mv_feature", "ref_y", "ref_mv_y")
-    notes = (ZERO_LATENTS, "motion compensation through its torch fallback (grid_sample) where its CUDA kernel is "
-                           "not built; torch.cuda.synchronize (timing) is skipped on the CPU")
+    notes = (ZERO_LATENTS, ("all", "motion compensation through its torch fallback (grid_sample) where its CUDA "
+                                   "kernel is not built; torch.cuda.synchronize (timing) is skipped on the CPU"))
     fa_idx = 0   # its feature adaptor for the GOP's frame 2 (test_helper's index_map)
 
     def encode(self, model, x, state):
@@ -147,3 +147,87 @@ class DCVCFM(_DPBAdapter):
         sps = {"qp": 0, "height": frame.shape[2], "width": frame.shape[3], "fa_idx": self.fa_idx}
         with zero_latents(model):
             return model.decompress(None, state, sps)["dpb"]
+
+
+class _NoCudaEvent:
+    """A CUDA event where there is no GPU: DCVC-RT records and waits on them to overlap entropy coding."""
+
+    def record(self, *args, **kwargs):
+        return None
+
+    def wait(self, *args, **kwargs):
+        return None
+
+
+@contextlib.contextmanager
+def _rt_aside(model: nn.Module):
+    """DCVC-RT's entropy coder stands aside (all-zero latents for the decoder, nothing written by the encoder), and
+    where there is no GPU its CUDA streams and events are no-ops."""
+    device = next(model.parameters()).device
+    z, y = model.bit_estimator_z, model.gaussian_encoder
+    stand_ins = {
+        z: {"encode_z": lambda *_, **__: None, "decode_z": lambda *_, **__: None,
+            "get_z": lambda size, device_, dtype: torch.zeros(1, z.channel, *size, device=device_, dtype=dtype)},
+        y: {"encode_y": lambda *_, **__: None, "decode_y": lambda *_, **__: None,
+            "get_y": lambda shape, numel, dtype, device_, *_: torch.zeros(shape, dtype=dtype, device=device_),
+            "decode_and_get_y": lambda scales, dtype, device_: torch.zeros_like(scales)},
+    }
+    for owner, methods in stand_ins.items():
+        for name, method in methods.items():
+            setattr(owner, name, method)
+    entropy_coder, model.entropy_coder = model.entropy_coder, _NoStream()
+    cuda = (torch.cuda.Event, torch.cuda.stream)
+    if device.type != "cuda":
+        torch.cuda.Event, torch.cuda.stream = _NoCudaEvent, lambda stream: contextlib.nullcontext()
+        model.get_cuda_stream = lambda *_, **__: None
+    try:
+        yield
+    finally:
+        for owner, methods in stand_ins.items():
+            for name in methods:
+                delattr(owner, name)
+        model.entropy_coder = entropy_coder
+        torch.cuda.Event, torch.cuda.stream = cuda
+        model.__dict__.pop("get_cuda_stream", None)
+
+
+class DCVCRT(PeerAdapter):
+    """DCVC-RT keeps its decoded picture buffer inside the model (``model.dpb``, one RefFrame); the state here is a
+    copy of that list, put back before each frame."""
+    name = "DCVC-RT"
+    origin = f"{DCVC} (DCVC-family/DCVC-RT)"
+    subfolder = "DCVC-family/DCVC-RT"
+    entry_points = ("src.models.video_model:DMC", "src.models.image_model:DMCI")
+    notes = (("encode", "compress, its entropy coder standing aside (DCVC-RT has no separate estimation forward; its "
+                        "encoder does not synthesise the frame)"),
+             ("decode", "decompress, its entropy decoder handing out all-zero latents (not run, not counted)"),
+             ("all", "its torch fallback (what runs on the CPU): on CUDA its kernels fold the encoder's first 1x1 "
+                     "convolution into the next one, and its CUDA streams and events are no-ops here"),
+             ("parameters", "buffer: the feature its encoder keeps; its decoder also keeps the decoded frame, which "
+                            "the next P-frame does not read"))
+    qp = 0
+
+    def build(self, code):
+        video, image = (code.entry[point] for point in self.entry_points)
+        return video(), image()
+
+    def initial_state(self, model, frame):
+        model.clear_dpb()
+        model.add_ref_frame(None, frame)
+        return list(model.dpb)
+
+    def encode(self, model, x, state):
+        model.dpb = list(state)
+        with _rt_aside(model):
+            model.compress(x, self.qp)
+        return list(model.dpb)
+
+    def decode(self, model, frame, state):
+        model.dpb = list(state)
+        with _rt_aside(model):
+            return model.decompress(None, {"ec_part": 0, "height": frame.shape[2], "width": frame.shape[3]},
+                                    self.qp)
+
+    def buffer(self, state):
+        kept = state[0]
+        return {name: t for name, t in (("ref_feature", kept.feature), ("ref_frame", kept.frame)) if t is not None}

@@ -34,9 +34,12 @@ class SSF2020(PeerAdapter):
     name = "ssf2020"
     align = 128   # its latents are at 1/16, its hyper-latents at 1/128 of the frame
     origin = "CompressAI (the installed package): compressai.zoo.ssf2020, compressai.models.video.ScaleSpaceFlow"
-    notes = ("decode: decode_inter with both hyperpriors' entropy decoders handing out zero symbols (not run, "
-             "not counted)", "encode: forward_inter (motion and residual coders with their hyperpriors)",
-             "model size: the P-frame parts (the img_* keyframe coder left out); all parameters include it")
+    notes = (("decode", "decode_inter, both hyperpriors' entropy decoders handing out zero symbols (not run, not "
+                        "counted)"),
+             ("encode", "forward_inter: motion and residual coders with their hyperpriors (no separate motion "
+                        "estimation: the motion encoder reads both frames)"),
+             ("parameters", "its P-frame parts: the img_* keyframe coder is left out of the model size, and in "
+                            "all parameters"))
 
     def load(self, source):
         if source is not None:
