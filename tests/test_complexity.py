@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from bench.errors import InputError
+from bench.measure.published_complexity import figure_readings
 from bench.measure.complexity import (
     parameter_counts,
     pframe_kmac_per_pixel,
@@ -25,6 +26,7 @@ from bench.measure.complexity import (
 import hytip.layers
 from hytip.model import HyTIP
 
+MEASURED = Path(__file__).parent.parent / "anchors" / "measured_complexity.json"
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "complexity" / "official.json").read_text())
 PTFLOPS = OFFICIAL["ptflops_0.7.5"]
 FVCORE = OFFICIAL["fvcore_encode_448x256"]
@@ -87,7 +89,14 @@ def test_ptflops_0_7_4s_transposed_convolution_rule_gives_the_readme_figures_cou
         assert rec.macs * (W * H) == official["MACs"] * (h * w), f"{path}: {rec.kmac_per_pixel} kMAC/px"
         assert "per output position" in rec.protocol
     assert capfd.readouterr() == ("", "")
-    enc, _ = pframe_kmac_per_pixel(model, h, w)
+    # so counted, HyTIP lies within the reading error of its marker in the README's figure (anchors/)
+    reading = next(r for r in figure_readings() if r.codec == "HyTIP")
+    assert abs(by_output["encode"].kmac_per_pixel - reading.enc_kmac_per_pixel) <= reading.errors["kMAC/px"]
+    assert abs(by_output["decode"].kmac_per_pixel - reading.dec_kmac_per_pixel) <= reading.errors["kMAC/px"]
+    enc, dec = pframe_kmac_per_pixel(model, h, w)
+    bundled = next(c for c in json.loads(MEASURED.read_text())["configurations"] if c["codec"] == "HyTIP")
+    assert (bundled["enc_kmac_per_pixel"], bundled["dec_kmac_per_pixel"]) == \
+        pytest.approx((enc.kmac_per_pixel, dec.kmac_per_pixel), rel=1e-12)   # the bundle is this code's count
     # what the count leaves out, sized by rule: the warps, the GDNs' functional convolutions, the @ products
     assert {u.op for u in enc.unseen} == {"grid_sample", "conv (functional)", "matmul (@)"}
     assert {u.op: u.calls for u in enc.unseen}["matmul (@)"] == 8   # 2 per channel attention, 4 attentions

@@ -8,7 +8,7 @@ import pytest
 from bench import cli
 from bench.errors import InputError
 from bench.measure.complexity import parameter_counts, pframe_kmac_per_pixel, temporal_buffer
-from bench.measure.published_complexity import PUBLISHED_COMPLEXITY, published_complexity
+from bench.measure.published_complexity import FIGURE_READINGS, PUBLISHED_COMPLEXITY, figure_readings, published_complexity
 from hytip.model import HyTIP
 
 H = W = 64
@@ -108,3 +108,17 @@ def test_published_complexity_rejects_a_row_without_figures(tmp_path):
                     "X,,,,,somewhere,no numbers here\n")
     with pytest.raises(InputError, match=r"bad.csv line 2: .*'X'"):
         published_complexity(path)
+
+
+def test_figure_readings_are_read_as_bundled_and_a_bad_file_is_named(tmp_path):
+    readings = {r.codec: r for r in figure_readings()}
+    assert list(readings) == ["HyTIP", "DCVC-TCM", "DCVC-HEM", "DCVC-DC", "DCVC-FM", "MaskCRT"]
+    assert (readings["DCVC-DC"].enc_kmac_per_pixel, readings["DCVC-DC"].temporal_buffer) == (1343, 55.75)
+    assert readings["MaskCRT"].errors == {"kMAC/px": 4, "params": 0.1, "buffer": 0.5}
+    assert readings["HyTIP"].errors["buffer"] == 0.2
+    bad = tmp_path / "readings.csv"
+    bad.write_text(FIGURE_READINGS.read_text().replace("kMAC/px +-4, params +-0.1, buffer +-0.5", "about 4", 1))
+    with pytest.raises(InputError, match=r"readings.csv line 3: reading_error 'about 4'"):
+        figure_readings(bad)
+    with pytest.raises(InputError, match="figure readings CSV not found"):
+        figure_readings(tmp_path / "none.csv")

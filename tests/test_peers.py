@@ -20,6 +20,7 @@ from bench.measure.peer_complexity import count_peer
 from bench.measure.peers import PEERS, get_peer
 
 STAND_IN = Path(__file__).parent / "data" / "peers" / "DCVC"
+MEASURED = Path(__file__).parent.parent / "anchors" / "measured_complexity.json"
 W, H = 128, 64
 
 
@@ -127,6 +128,9 @@ def test_ssf2020_counted_for_real(ssf_counts):
 
     counted = ssf_counts["input"]
     assert (round(counted.kmac_per_pixel("encode"), 2), round(counted.kmac_per_pixel("decode"), 2)) == (159.63, 81.01)
+    bundled = next(c for c in json.loads(MEASURED.read_text())["configurations"] if c["codec"] == "ssf2020")
+    assert (bundled["enc_kmac_per_pixel"], bundled["dec_kmac_per_pixel"], bundled["model_size"]) == pytest.approx(
+        (counted.kmac_per_pixel("encode"), counted.kmac_per_pixel("decode"), counted.model_size), rel=1e-12)
     reference = ScaleSpaceFlow()
     assert counted.parameters_total == sum(p.numel() for p in reference.parameters())
     keyframe = sum(p.numel() for name in ("img_encoder", "img_decoder", "img_hyperprior")

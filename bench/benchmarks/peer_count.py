@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-CODECS = ("HyTIP", "DCVC-TCM", "DCVC-HEM", "DCVC-DC", "DCVC-FM", "ssf2020")
+CODECS = ("HyTIP", "DCVC-TCM", "DCVC-HEM", "DCVC-DC", "DCVC-FM", "DCVC-RT", "ssf2020")
 
 
 def _count_one(name: str, source: str | None, width: int, height: int) -> dict:

@@ -131,6 +131,14 @@ def write_configuration(path: Path, entry: dict) -> None:
     print(f"\nwrote {entry['codec']} into {path}")
 
 
+def _buffer_table(buffer: TemporalBuffer) -> str:
+    table = pd.DataFrame([(t.name, t.channels, f"{t.width}x{t.height}", t.scale, t.channel_equivalent,
+                           t.bytes_float32) for t in buffer.tensors]
+                         + [("total", "", "", "", buffer.total_channel_equivalent, buffer.total_bytes_float32)],
+                         columns=["tensor", "channels", "size", "scale", "channel equivalents", "bytes (float32)"])
+    return table.to_string(index=False)
+
+
 def _unseen_table(entry: dict) -> str:
     rows = [(path, op, u["calls"], f"{u['kmac_per_pixel']:.2f}") for path in ("enc", "dec")
             for op, u in entry[f"{path}_unseen"].items()]
@@ -160,12 +168,7 @@ def run_peer(args: argparse.Namespace, width: int, height: int) -> int:
     print(f"Parameters: {peer.model_size} in the P-frame model ({peer.model_size / 1e6:.3f} M, the paper's model "
           f"size), {peer.parameters_total} in all ({peer.parameters_total / 1e6:.3f} M); {entry['protocol']}\n")
     print(f"Temporal buffer ({BUFFER_RULE})")
-    table = pd.DataFrame([(t.name, t.channels, f"{t.width}x{t.height}", t.scale, t.channel_equivalent,
-                           t.bytes_float32) for t in peer.buffer.tensors]
-                         + [("total", "", "", "", peer.buffer.total_channel_equivalent,
-                             peer.buffer.total_bytes_float32)],
-                         columns=["tensor", "channels", "size", "scale", "channel equivalents", "bytes (float32)"])
-    print(table.to_string(index=False))
+    print(_buffer_table(peer.buffer))
     if args.json:
         write_configuration(args.json, entry)
     return 0
@@ -210,11 +213,7 @@ def run_complexity(args: argparse.Namespace) -> int:
     print()
 
     print(f"Temporal buffer ({BUFFER_RULE})")
-    table = pd.DataFrame([(t.name, t.channels, f"{t.width}x{t.height}", t.scale, t.channel_equivalent,
-                           t.bytes_float32) for t in buffer.tensors]
-                         + [("total", "", "", "", buffer.total_channel_equivalent, buffer.total_bytes_float32)],
-                         columns=["tensor", "channels", "size", "scale", "channel equivalents", "bytes (float32)"])
-    print(table.to_string(index=False), "\n")
+    print(_buffer_table(buffer), "\n")
 
     print(f"Published complexity of other codecs ({PUBLISHED_COMPLEXITY.parent.name}/{PUBLISHED_COMPLEXITY.name}; "
           "other protocols, copied as published)")

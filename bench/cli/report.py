@@ -21,8 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument("results", nargs="*", metavar="RESULTS", help="results tables, sweep folders, anchor CSVs")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--published", action="store_true",
-                        help="report the published data bundled in anchors/ (no RESULTS needed); counts HyTIP's "
-                             "complexity on its architecture (about a minute of CPU the first time, then cached)")
+                        help="report the published data bundled in anchors/ (no RESULTS needed), with the complexity "
+                             "trade-off of HyTIP and its peers as counted here (anchors/measured_complexity.json)")
     parser.add_argument("--anchor", default="VTM-17.0", help="anchor codec, CODEC-VERSION or CODEC (default VTM-17.0)")
     parser.add_argument("--dcvc", nargs="+", action="append", default=[], metavar="FILE_OR_KEY=VALUE",
                         help="a DCVC result JSON and its protocol, e.g. --dcvc dcvc.json codec=DCVC-DC "
@@ -31,10 +31,11 @@ def register(subparsers) -> None:
                         help="a CompressAI video result JSON and its protocol, e.g. --compressai ssf.json dataset=UVG "
                              "codec_version=compressai")
     parser.add_argument("--complexity", nargs="+", default=[], metavar="JSON",
-                        help="complexity.json files (a sweep folder's is read by itself); with --published, HyTIP's "
-                             "entry replaces counting it")
+                        help="complexity.json files (a sweep folder's is read by itself; run_bench.py complexity "
+                             "--peer ... --json writes peers'): their counts replace the bundled ones of the same codec")
     parser.add_argument("--measure-complexity", action="store_true",
-                        help="count HyTIP's complexity on the architecture when no complexity.json gives it")
+                        help="count HyTIP's complexity on its architecture now (about a minute of CPU the first time, "
+                             "then cached) when no complexity.json gives it, rather than take the bundled count")
     parser.add_argument("--method", choices=METHODS, default="pchip",
                         help="BD interpolation: pchip (JVET CTC, default), cubic (VCEG-M33), akima")
     parser.add_argument("--average", choices=sorted(AVERAGING), default="sequences",

@@ -74,8 +74,7 @@ class PeerComplexity:
                  "temporal_buffer_tensors": {t.name: [t.channels, t.scale] for t in self.buffer.tensors},
                  "counter": f"ptflops {importlib.metadata.version('ptflops')}", "deconv_rule": self.deconv_rule,
                  "protocol": f"model size: the P-frame model's parameters{self._notes('parameters')}; "
-                             f"{self.buffer.protocol}",
-                 "count_seconds": round(self.seconds, 1)}
+                             f"{self.buffer.protocol}"}
         for path, prefix in (("encode", "enc"), ("decode", "dec")):
             entry[f"{prefix}_kmac_per_pixel"] = self.kmac_per_pixel(path)
             entry[f"{prefix}_kmac_protocol"] = self.protocol(path)

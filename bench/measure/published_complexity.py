@@ -31,16 +31,20 @@ class PublishedComplexity:
     note: str
 
 
+def _rows(path: Path, expected: set, what: str) -> list:
+    if not path.is_file():
+        raise InputError(f"{path}: {what} CSV not found")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not expected <= set(rows[0]):
+        raise InputError(f"{path}: expected columns {sorted(expected)}, found {sorted(rows[0]) if rows else 'no rows'}")
+    return rows
+
+
 def published_complexity(path: Path = PUBLISHED_COMPLEXITY) -> List[PublishedComplexity]:
     """The published complexity figures of other codecs (provenance in anchors/README.md)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: published complexity CSV not found")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    expected = {"codec", "macs_per_frame", "params_M", "source", "note"}
-    if not rows or not expected <= set(rows[0]):
-        raise InputError(f"{path}: expected columns {sorted(expected)}, found {sorted(rows[0]) if rows else 'no rows'}")
+    rows = _rows(path, {"codec", "macs_per_frame", "params_M", "source", "note"}, "published complexity")
     records = []
     for line, row in enumerate(rows, start=2):
         match = _C3_MACS.search(row["note"])
@@ -74,14 +78,8 @@ class FigureReading:
 def figure_readings(path: Path = FIGURE_READINGS) -> List[FigureReading]:
     """The values read from the HyTIP README's complexity figure (provenance in anchors/README.md)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: figure readings CSV not found")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
     numeric = ("enc_kmac_per_px", "dec_kmac_per_px", "params_M", "temporal_buffer", "avg_bd_rate_pct")
-    expected = {"codec", *numeric, "reading_error", "source", "note"}
-    if not rows or not expected <= set(rows[0]):
-        raise InputError(f"{path}: expected columns {sorted(expected)}, found {sorted(rows[0]) if rows else 'no rows'}")
+    rows = _rows(path, {"codec", *numeric, "reading_error", "source", "note"}, "figure readings")
     readings = []
     for line, row in enumerate(rows, start=2):
         errors = {name: float(value) for name, value in _READING_ERROR.findall(row["reading_error"])}
