@@ -129,8 +129,10 @@ def test_ssf2020_counted_for_real(ssf_counts):
     counted = ssf_counts["input"]
     assert (round(counted.kmac_per_pixel("encode"), 2), round(counted.kmac_per_pixel("decode"), 2)) == (159.63, 81.01)
     bundled = next(c for c in json.loads(MEASURED.read_text())["configurations"] if c["codec"] == "ssf2020")
-    assert (bundled["enc_kmac_per_pixel"], bundled["dec_kmac_per_pixel"], bundled["model_size"]) == pytest.approx(
-        (counted.kmac_per_pixel("encode"), counted.kmac_per_pixel("decode"), counted.model_size), rel=1e-12)
+    # the bundled 1920x1024 count: the same per pixel but for about 120 MACs that do not grow with the frame
+    assert (bundled["enc_kmac_per_pixel"], bundled["dec_kmac_per_pixel"]) == pytest.approx(
+        (counted.kmac_per_pixel("encode"), counted.kmac_per_pixel("decode")), rel=1e-7)
+    assert bundled["model_size"] == counted.model_size
     reference = ScaleSpaceFlow()
     assert counted.parameters_total == sum(p.numel() for p in reference.parameters())
     keyframe = sum(p.numel() for name in ("img_encoder", "img_decoder", "img_hyperprior")
