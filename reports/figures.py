@@ -184,7 +184,7 @@ def speed_figure(points: list, styles: CodecStyles, ylabel: str) -> Figure:
     """Two panels, average BD-rate against measured encoding and decoding seconds per frame (log scale where the
     times span more than a decade)."""
     with mpl.rc_context(RC):
-        fig = _figure(7.0, 3.3)
+        fig = _figure(10.5, 3.3)   # the trade-off's width, so that both read at one scale in the page
         _scatter_panels(fig, points, SPEED_PANELS, styles, ylabel, "speed", logx=True)
     return fig
 
