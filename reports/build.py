@@ -74,7 +74,7 @@ def _render(out_dir: Path, page: dict) -> Path:
     return path
 
 
-def _complexity_section(measured: list, axis: Axis, styles, out_dir: Path, notes=(), speed=None) -> dict | None:
+def _complexity_section(measured: list, axis: Axis, styles, out_dir: Path, notes=(), speed=None) -> dict:
     """The trade-off figure and table; ``speed``: (points, table, BD-rate text) of the run's measured times."""
     result = tradeoff(measured, axis)
     figures, tables = [], []
@@ -152,23 +152,22 @@ def build_report(inputs: ReportInputs, out_dir, options: ReportOptions = ReportO
     configurations = list(inputs.complexity)
     if options.measure_complexity and not any(c["codec"] == "HyTIP" for c in configurations):
         configurations.append(measure_hytip())
+    measured = _measured_complexity(measured_configurations(configurations), set(rd["label"]))
     if psnr:
         setting = psnr[0]
         mean = {k: float(v) for k, v in averages(setting).set_index("codec")["bd_rate_pct"].items()}
         datasets = sorted(set(setting.table["dataset"]) - {"Average"})
         run_text = f"{setting.title} against {anchor}, mean over {', '.join(datasets)}"
         axis, axis_notes = _tradeoff_axis(anchor, setting.transform, datasets, mean, run_text)
-        complexity = _complexity_section(
-            _measured_complexity(measured_configurations(configurations), set(rd["label"])), axis, styles, out_dir,
-            axis_notes, (*speed_view(rd, mean, anchor), f"{run_text} (this run)"))
+        complexity = _complexity_section(measured, axis, styles, out_dir, axis_notes,
+                                         (*speed_view(rd, mean, anchor), f"{run_text} (this run)"))
         ours = pd.concat([s.table for s in settings if not s.table.empty], ignore_index=True)
         comparison, rep_notes = reproduction(ours, rd, options.tolerance)
         reproduced = _reproduction_view(comparison, rep_notes, options.tolerance, out_dir)
     else:
         axis, axis_notes = published_axis()
-        complexity = _complexity_section(
-            _measured_complexity(measured_configurations(configurations), set(rd["label"])), axis, styles, out_dir,
-            ["This run has no PSNR-RGB BD-rates, so the y values are the published ones.", *axis_notes])
+        complexity = _complexity_section(measured, axis, styles, out_dir, [
+            "This run has no PSNR-RGB BD-rates, so the y values are the published ones.", *axis_notes])
 
     page = {
         "title": options.title, "command": options.command, "mode": "results", "notes": [*options.notes, *notes],

@@ -194,8 +194,7 @@ def pframe_kmac_per_pixel(model: HyTIP, height: int, width: int, *, counter: str
         state = _counted_state(model, height, width)
         for path in ("encode", "decode"):
             if counter == "ptflops":
-                macs, unseen = _count_ptflops(model, state, path, frame, deconv_rule)
-                by_module = ()
+                (macs, unseen), by_module = _count_ptflops(model, state, path, frame, deconv_rule), ()
             else:
                 (macs, by_module), unseen = _count_fvcore(model, state, path, frame, fvcore_outputs), ()
             protocol = (f"{how}; {path}: {PATHS[path]}; {COUNTED_FRAME_TEXT}; "
