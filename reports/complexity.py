@@ -73,7 +73,8 @@ def _y(axis: Axis, *labels):
 def _source(config: dict) -> str:
     where = config.get("origin") or config.get("model", "")
     commit = f" @ {config['source_commit']}" if config.get("source_commit") else ""
-    counter = f"{config.get('counter', '')} ({config.get('deconv_rule', DEFAULT_RULE)} rule for transposed convolutions)"
+    rule = config.get("deconv_rule", DEFAULT_RULE)
+    counter = f"{config.get('counter', '')} ({rule} rule for transposed convolutions)"
     unseen = "; ".join(f"{path} {op} {u['kmac_per_pixel']:.2f} kMAC/px" for path in ("enc", "dec")
                        for op, u in config.get(f"{path}_unseen", {}).items())
     return (f"Measured: {config['label']}: {where}{commit}, {counter}, at {config.get('size', 'a stated size')}, "

@@ -1,4 +1,4 @@
-"""Peer codecs counted under HyTIP's protocol (bench.measure.peers, bench.measure.peer_complexity, bench.measure.counting).
+"""Peer codecs counted under HyTIP's protocol (bench.measure.peers, .peer_complexity, .counting).
 
 CI cannot fetch microsoft/DCVC: the adapter mechanics run on a stand-in checkout (tests/data/peers/DCVC) with the
 same entry points and a network small enough to count by hand; CompressAI's ssf2020, which is installed, is counted

@@ -9,8 +9,8 @@ in the paper's unit.
   alike, whatever version is installed (``DECONV_RULES``).
 * What ptflops does not see (``UNSEEN_RULES``): ``grid_sample`` (the warps), convolutions called as functions outside
   a convolution module, and products written with ``@``. Those functions are wrapped for the counted run (as
-  ptflops wraps the ones it counts) and each call is booked with its multiply-adds by a stated rule; they are listed beside the count, not added to it, so that
-  the count stays the convention the published figures use.
+  ptflops wraps the ones it counts) and each call is booked with its multiply-adds by a stated rule; they are listed
+  beside the count, not added to it, so that the count stays the convention the published figures use.
 """
 from __future__ import annotations
 

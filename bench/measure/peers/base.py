@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from bench.errors import InputError
+from bench.measure.counting import parameter_count
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class PeerAdapter(ABC):
     package: str = "src"  # the top-level package its modules live in
     entry_points: Tuple[str, ...] = ()   # "module:attribute", relative to the peer's folder
     align: int = 64       # frames are padded to a multiple of this
-    notes: Tuple[Tuple[str, str], ...] = ()   # (encode, decode or parameters, what its count stands in for or leaves out)
+    notes: Tuple[Tuple[str, str], ...] = ()   # (encode, decode, parameters or all; what its count stands in for)
 
     def load(self, source: Optional[Path]) -> Code:
         """Import the entry points from ``source`` (the repository's root or the peer's own folder)."""
@@ -64,11 +65,11 @@ class PeerAdapter(ABC):
 
     @abstractmethod
     def buffer(self, state) -> Dict[str, torch.Tensor]:
-        """The tensors kept for the next frame, the decoded frame included, by name."""
+        """The tensors the model keeps for the next frame (the decoded frame where it is one of them), by name."""
 
     def pframe_parameters(self, model: nn.Module) -> int:
         """The paper's model size: the parameters of what codes P-frames."""
-        return sum(p.numel() for p in model.parameters())
+        return parameter_count(model)
 
 
 def _git_commit(folder: Path) -> str:
