@@ -277,13 +277,16 @@ class BDTables:
 
 def bd_tables(rd: pd.DataFrame, anchor: str, metrics=("psnr_rgb", "msssim_rgb"), *, method: str = "pchip",
               averaging: str = "sequences", msssim_db: bool = False, min_overlap: float = DEFAULT_MIN_OVERLAP,
-              allow_protocol_mismatch: bool = False) -> BDTables:
+              allow_protocol_mismatch: bool = False, pair_columns=None) -> BDTables:
     """BD-rate and BD-quality of every codec in ``rd`` (RD points in the anchor schema, as loaded by
     bench.analysis.rd_schema) against the codec labelled ``anchor``, for each metric and colour transform.
 
     Test and anchor curves are paired by dataset, sequence and colour transform; a dataset's sequences must be the
     same for both, and so must the protocol (PROTOCOL_CHECKED) unless ``allow_protocol_mismatch``. ``averaging``
     picks the per-dataset convention (see AVERAGING); the Average row is the mean of the per-dataset values.
+    ``pair_columns(metric, rate_anchor, quality_anchor, rate_test, quality_test, bd_rate)``, given, adds columns to
+    the per-sequence table: it gets each batch of curve pairs as BD-rate integrates them (quality in dB where asked)
+    and returns {column: one value per pair} (bench.analysis.intervals uses it).
     """
     if averaging not in AVERAGING:
         raise InputError(f"unknown averaging {averaging!r}; expected one of {', '.join(AVERAGING)}")
@@ -309,7 +312,8 @@ def bd_tables(rd: pd.DataFrame, anchor: str, metrics=("psnr_rgb", "msssim_rgb"),
             notes.append(f"{metric}: no values for {', '.join(lacking)}")
         test = _paired_tests(rd[has & is_anchor], rd[has & ~is_anchor], anchor_label, allow_protocol_mismatch, notes)
         if len(test):
-            per_sequence.append(_bd_pairs(rd[has & is_anchor], test, metric, method, averaging, msssim_db, min_overlap))
+            per_sequence.append(_bd_pairs(rd[has & is_anchor], test, metric, method, averaging, msssim_db, min_overlap,
+                                          pair_columns))
     if not per_sequence:
         raise InputError(f"nothing to compare with anchor {anchor_label}: " + "; ".join(notes))
     sequences = pd.concat(per_sequence, ignore_index=True)
@@ -411,7 +415,7 @@ def _curve_arrays(rows: pd.DataFrame, rate: str, metric: str, keys: list):
     return [(tuple(key_values[s]), r[s:e], q[s:e], places[s]) for s, e in zip(bounds[:-1], bounds[1:])]
 
 
-def _bd_pairs(anchor, test, metric, method, averaging, msssim_db, min_overlap) -> pd.DataFrame:
+def _bd_pairs(anchor, test, metric, method, averaging, msssim_db, min_overlap, pair_columns) -> pd.DataFrame:
     """BD-rate and BD-quality of every test curve against the anchor curve of its dataset, sequence and transform.
 
     The rate is bpp where anchor and test both have it (any unit gives the same per-sequence value, not the same
@@ -427,11 +431,12 @@ def _bd_pairs(anchor, test, metric, method, averaging, msssim_db, min_overlap) -
                 row = side[side[rate].isna()].iloc[0]
                 raise InputError(f"{row['file']}: {row['where']}: {role} point without {rate}, the only rate unit "
                                  f"that {', '.join(sorted(set(rows['label'])))} and the anchor could share")
-        frames.append(_bd_pairs_in(anchor, rows, rate, metric, method, averaging, msssim_db, min_overlap))
+        frames.append(_bd_pairs_in(anchor, rows, rate, metric, method, averaging, msssim_db, min_overlap,
+                                   pair_columns))
     return pd.concat(frames, ignore_index=True)
 
 
-def _bd_pairs_in(anchor, test, rate, metric, method, averaging, msssim_db, min_overlap) -> pd.DataFrame:
+def _bd_pairs_in(anchor, test, rate, metric, method, averaging, msssim_db, min_overlap, pair_columns) -> pd.DataFrame:
     if averaging == "curve":
         anchor, test = dataset_mean_curves(anchor, rate, metric), dataset_mean_curves(test, rate, metric)
     a_curves = {key: (r, q, place) for key, r, q, place in _curve_arrays(anchor, rate, metric, _PAIR)}
@@ -440,6 +445,7 @@ def _bd_pairs_in(anchor, test, rate, metric, method, averaging, msssim_db, min_o
     for i, (key, r, _, _) in enumerate(t_curves):
         by_shape.setdefault((len(a_curves[key[1:]][0]), len(r)), []).append(i)
     out = np.full((3, len(t_curves)), np.nan)
+    extra: dict = {}
     db = msssim_db and metric.startswith("msssim")
     for indices in by_shape.values():
         tests = [t_curves[i] for i in indices]
@@ -453,11 +459,14 @@ def _bd_pairs_in(anchor, test, rate, metric, method, averaging, msssim_db, min_o
         result = bd_rate_batch(ra, qa, rt, qt, method, min_overlap, names)
         out[0, indices], out[2, indices] = result.value, result.overlap
         out[1, indices] = bd_quality_batch(ra, qa, rt, qt, method, min_overlap, names).value
+        if pair_columns is not None:
+            for column, values in pair_columns(metric, ra, qa, rt, qt, result.value).items():
+                extra.setdefault(column, np.full(len(t_curves), np.nan))[indices] = values
     keys = [t[0] for t in t_curves]
     return pd.DataFrame({
         "codec": [k[0] for k in keys], "dataset": [k[1] for k in keys], "sequence": [k[2] for k in keys],
         "color_transform": [k[3] for k in keys], "metric": metric + ("_db" if db else ""), "rate": rate,
-        "bd_rate_pct": out[0], "bd_quality": out[1], "overlap": out[2],
+        "bd_rate_pct": out[0], "bd_quality": out[1], "overlap": out[2], **extra,
     })
 
 

@@ -48,6 +48,10 @@ BD_TABLE_COLUMNS = ("codec", "anchor", "dataset", "color_transform", "metric", "
                     "method", "averaging", "sequences", "protocol", "release", "source")
 BD_TABLE_KEY = ("codec", "anchor", "dataset", "color_transform", "metric", "method", "averaging", "protocol", "release")
 BD_TABLE_TEXT = tuple(c for c in BD_TABLE_COLUMNS if c not in ("bd_rate_pct", "bd_quality", "sequences"))
+# Optional: a BD-rate's interval and its parts (bench.analysis.intervals), and how they were made.
+BD_INTERVAL_COLUMNS = tuple(f"{part}_{bound}" for part in ("bd_rate", "interpolation", "method", "sampling")
+                            for bound in ("low", "high"))
+BD_TABLE_OPTIONAL = BD_INTERVAL_COLUMNS + ("interval",)
 
 _YUV_WEIGHTS = re.compile(r"^\d+:\d+:\d+$")
 
@@ -247,13 +251,14 @@ def check_curves_rising(frame: pd.DataFrame) -> None:
 # ---------------------------------------------------------------- BD-rate tables
 def load_bd_table_csv(path) -> pd.DataFrame:
     """Read and validate a table of BD values (published or computed by `run_bench.py bdrate`)."""
-    return _bd_table_frame(_read_csv(path, BD_TABLE_COLUMNS), str(path))
+    return _bd_table_frame(_read_csv(path, BD_TABLE_COLUMNS, BD_TABLE_OPTIONAL), str(path))
 
 
 def write_bd_table_csv(frame: pd.DataFrame, path) -> None:
     records = frame.to_dict("records")
     checked = _bd_table_frame(records, str(path), [f"row {i + 1}" for i in range(len(records))])
-    checked.loc[:, list(BD_TABLE_COLUMNS)].to_csv(path, index=False, na_rep="")
+    columns = list(BD_TABLE_COLUMNS) + [c for c in BD_TABLE_OPTIONAL if c in checked]
+    checked.loc[:, columns].to_csv(path, index=False, na_rep="")
 
 
 def _bd_table_frame(records, file, wheres=None) -> pd.DataFrame:
@@ -269,10 +274,17 @@ def _bd_table_frame(records, file, wheres=None) -> pd.DataFrame:
         row["bd_rate_pct"] = _number(record.get("bd_rate_pct"), "bd_rate_pct", file, where)
         row["bd_quality"] = _number(record.get("bd_quality"), "bd_quality", file, where)
         row["sequences"] = _number(record.get("sequences"), "sequences", file, where, integer=True)
+        for column in BD_INTERVAL_COLUMNS:
+            if column in record:
+                row[column] = _number(record[column], column, file, where)
+        if "interval" in record:
+            row["interval"] = "" if _blank(record["interval"]) else str(record["interval"]).strip()
         parsed.append(row)
-    frame = pd.DataFrame(parsed, columns=["file", "where"] + list(BD_TABLE_COLUMNS))
+    optional = [c for c in BD_TABLE_OPTIONAL if any(c in row for row in parsed)]
+    frame = pd.DataFrame(parsed, columns=["file", "where"] + list(BD_TABLE_COLUMNS) + optional)
     frame["sequences"] = frame["sequences"].astype("Int64")
-    frame[["bd_rate_pct", "bd_quality"]] = frame[["bd_rate_pct", "bd_quality"]].astype(float)
+    numbers = ["bd_rate_pct", "bd_quality"] + [c for c in BD_INTERVAL_COLUMNS if c in frame]
+    frame[numbers] = frame[numbers].astype(float)
     keyed = frame.loc[:, list(BD_TABLE_KEY)]
     dup = keyed.duplicated(keep=False)
     if dup.any():

@@ -14,6 +14,7 @@ from bench.analysis.bdrate import (
     METHODS,
     bd_tables,
 )
+from bench.analysis.intervals import IntervalOptions, bd_tables_with_intervals, interval_text
 from bench.analysis.rd_schema import BD_METRICS, load_rd_csvs, write_bd_table_csv
 
 
@@ -43,23 +44,39 @@ def register(subparsers) -> None:
                         help="print BD-rate in %% (default) or BD-quality (dB for PSNR)")
     parser.add_argument("-o", "--output", default="bdrate.csv", help="CSV of the per-dataset values (bdrate.csv)")
     parser.add_argument("--per-sequence", metavar="CSV", help="also write the per-sequence values here")
+    ci = parser.add_argument_group("intervals (--ci)")
+    ci.add_argument("--ci", action="store_true",
+                    help="give every BD-rate an interval: the widest of bdci's interpolation interval, the spread of "
+                         "pchip, akima and cubic, and a bootstrap over sequences (over datasets for the Average); "
+                         "printed as value [low, high], each part written to the CSVs")
+    ci.add_argument("--resamples", type=int, default=IntervalOptions.resamples, help="bootstrap resamples (2000)")
+    ci.add_argument("--seed", type=int, default=IntervalOptions.seed, help="bootstrap seed (0)")
+    ci.add_argument("--level", type=float, default=IntervalOptions.level, help="bootstrap level (0.95)")
+    ci.add_argument("--bdci-k", type=float, default=IntervalOptions.bdci_k,
+                    help="bdci's interval in standard deviations (2)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     rd = load_rd_csvs(args.results)
+    options = dict(method=args.method, averaging=args.average, msssim_db=args.msssim_db, min_overlap=args.min_overlap,
+                   allow_protocol_mismatch=args.allow_protocol_mismatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tables = bd_tables(rd, args.anchor, args.metric, method=args.method, averaging=args.average,
-                           msssim_db=args.msssim_db, min_overlap=args.min_overlap,
-                           allow_protocol_mismatch=args.allow_protocol_mismatch)
+        if args.ci:
+            intervals = IntervalOptions(args.resamples, args.seed, args.level, args.bdci_k)
+            tables = bd_tables_with_intervals(rd, args.anchor, args.metric, intervals, **options)
+        else:
+            tables = bd_tables(rd, args.anchor, args.metric, **options)
     anchor = tables.datasets["anchor"].iloc[0]
     print(f"BD-{args.show} against {anchor}; method {METHOD_TEXT[args.method]}")
     print(f"per dataset: {AVERAGING[args.average]}; {AVERAGE_ROW}: mean of the per-dataset values")
+    if args.ci:
+        print(tables.datasets["interval"].iloc[0])
     value = "bd_rate_pct" if args.show == "rate" else "bd_quality"
     for (metric, transform), rows in tables.datasets.groupby(["metric", "color_transform"], sort=False):
         print(f"\n{metric}, colour transform {transform} ({_unit(metric, args.show)})")
-        print(_format_table(rows, value))
+        print(_format_table(rows, value, with_interval=args.ci and args.show == "rate"))
     for note in tables.notes:
         print(f"note: {note}", file=sys.stderr)
     for warning in caught:
@@ -78,7 +95,11 @@ def _unit(metric: str, show: str) -> str:
     return "BD-quality dB" if metric.startswith("psnr") or metric.endswith("_db") else "BD-quality, MS-SSIM units"
 
 
-def _format_table(rows: pd.DataFrame, value: str) -> str:
+def _format_table(rows: pd.DataFrame, value: str, with_interval: bool = False) -> str:
+    if with_interval:   # value [low, high], one decimal
+        rows = rows.assign(shown=[interval_text(v, lo, hi) for v, lo, hi in
+                                  zip(rows[value], rows["bd_rate_low"], rows["bd_rate_high"])])
+        value = "shown"
     table = rows.pivot(index="dataset", columns="codec", values=value)
     order = [d for d in dict.fromkeys(rows["dataset"]) if d != AVERAGE_ROW] + [AVERAGE_ROW]
     table = table.reindex(order)
