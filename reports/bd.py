@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench.analysis.bdrate import AVERAGE_ROW, bd_tables, codec_label
+from bench.analysis.intervals import IntervalOptions, bd_tables_with_intervals
 from bench.codecs.encoders import ENCODERS
 from bench.errors import InputError
 
@@ -76,16 +77,21 @@ class BDSetting:
         return float(hit["bd_rate_pct"].iloc[0]) if len(hit) else None
 
 
-def _run(rd, anchor, metric, options) -> tuple:
+def _run(rd, anchor, metric, options, intervals: IntervalOptions | None = None) -> tuple:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tables = bd_tables(rd, anchor, [metric], **options)
+        if intervals is None:
+            tables = bd_tables(rd, anchor, [metric], **options)
+        else:
+            tables = bd_tables_with_intervals(rd, anchor, [metric], intervals, **options)
     return tables, [str(w.message) for w in caught]
 
 
-def bd_setting(rd: pd.DataFrame, anchor: str, metric: str, transform: str, **options) -> BDSetting:
+def bd_setting(rd: pd.DataFrame, anchor: str, metric: str, transform: str, intervals: IntervalOptions | None = None,
+               **options) -> BDSetting:
     """BD table of ``metric`` on ``transform`` against ``anchor``; options go to bd_tables (method, averaging,
-    msssim_db, min_overlap, allow_protocol_mismatch). ``rd`` carries the ``label`` column (with_labels)."""
+    msssim_db, min_overlap, allow_protocol_mismatch), ``intervals`` to bench.analysis.intervals (computed once, for
+    what can be compared). ``rd`` carries the ``label`` column (with_labels)."""
     here = rd[rd["color_transform"] == transform]
     rows = here[here[metric].notna()]
     empty = BDSetting(metric, transform, pd.DataFrame(columns=["codec", "dataset", "bd_rate_pct"]), pd.DataFrame())
@@ -102,7 +108,7 @@ def bd_setting(rd: pd.DataFrame, anchor: str, metric: str, transform: str, **opt
         return empty
     failed = {}
     try:
-        tables, warned = _run(rows, anchor, metric, options)
+        tables, warned = _run(rows, anchor, metric, options, intervals)
     except InputError:
         # Find the codec/dataset pairs that fail on their own, then compare everything else.
         for (label, dataset), _ in rows[~is_anchor].groupby(["label", "dataset"], sort=False):
@@ -113,7 +119,7 @@ def bd_setting(rd: pd.DataFrame, anchor: str, metric: str, transform: str, **opt
                 failed[label, dataset] = str(exc)
         rest = rows[~rows.set_index(["label", "dataset"]).index.isin(list(failed))]
         try:
-            tables, warned = _run(rest, anchor, metric, options)
+            tables, warned = _run(rest, anchor, metric, options, intervals)
         except InputError as exc:
             empty.notes.append(str(exc))
             empty.failed = failed
@@ -123,7 +129,8 @@ def bd_setting(rd: pd.DataFrame, anchor: str, metric: str, transform: str, **opt
     return BDSetting(metric, transform, tables.datasets, tables.sequences, notes, failed)
 
 
-def bd_settings(rd: pd.DataFrame, anchor: str | None, **options) -> list[BDSetting]:
+def bd_settings(rd: pd.DataFrame, anchor: str | None, intervals: IntervalOptions | None = None,
+                **options) -> list[BDSetting]:
     """Every metric and colour transform that has values, in report order. Without an anchor the settings are
     there (their RD curves are still drawn) but hold no BD values."""
     settings = []
@@ -133,17 +140,19 @@ def bd_settings(rd: pd.DataFrame, anchor: str | None, **options) -> list[BDSetti
                 settings.append(BDSetting(metric, transform, pd.DataFrame(columns=["codec", "dataset", "bd_rate_pct"]),
                                           pd.DataFrame()))
             else:
-                settings.append(bd_setting(rd, anchor, metric, transform, **options))
+                settings.append(bd_setting(rd, anchor, metric, transform, intervals, **options))
     return settings
 
 
 def averages(setting: BDSetting) -> pd.DataFrame:
-    """The Average rows of a setting: codec, bd_rate_pct, and how many of the setting's datasets it covers."""
+    """The Average rows of a setting: codec, bd_rate_pct with its interval where computed (bd_rate_low,
+    bd_rate_high), and how many of the setting's datasets it covers."""
     table = setting.table
     if table.empty:
-        return pd.DataFrame(columns=["codec", "bd_rate_pct", "datasets", "of"])
+        return pd.DataFrame(columns=["codec", "bd_rate_pct", "bd_rate_low", "bd_rate_high", "datasets", "of"])
     per_dataset = table[table["dataset"] != AVERAGE_ROW]
     counts = per_dataset.groupby("codec")["dataset"].nunique()
-    rows = table[table["dataset"] == AVERAGE_ROW][["codec", "bd_rate_pct"]]
+    rows = table[table["dataset"] == AVERAGE_ROW].reindex(columns=["codec", "bd_rate_pct", "bd_rate_low",
+                                                                    "bd_rate_high"])
     return rows.assign(datasets=rows["codec"].map(counts).to_numpy(), of=per_dataset["dataset"].nunique())
 

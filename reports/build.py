@@ -9,6 +9,7 @@ import jinja2
 import pandas as pd
 
 from bench.analysis.bdrate import DEFAULT_MIN_OVERLAP, METHOD_TEXT, AVERAGING, codec_label
+from bench.analysis.intervals import IntervalOptions
 from reports import sections
 from reports.bd import (
     TRANSFORM_NAMES,
@@ -44,6 +45,7 @@ class ReportOptions:
     title: str = "hytip-bench report"
     command: str = ""                # the command line, printed in the page
     notes: tuple = ()                # lines the caller puts first in the summary (what was not run and why)
+    intervals: IntervalOptions | None = IntervalOptions()   # every BD-rate's interval (bench.analysis.intervals)
 
     def bd_options(self) -> dict:
         return {"method": self.method, "averaging": self.averaging, "msssim_db": self.msssim_db,
@@ -84,15 +86,18 @@ def _complexity_section(measured: list, axis: Axis, styles, out_dir: Path, notes
             save(fig, "complexity_tradeoff", "Complexity trade-off", out_dir),
             f"y: average BD-rate, {axis.text}. x: temporal buffer, model size and kMAC/pixel of one P-frame. Filled: "
             "measured here (one counting protocol for every codec: sources below); hollow: read from the HyTIP "
-            "README's figure, with the reading error. A codec with both is joined by a dotted line."))
-    table = result.table.rename(columns={"kind": "x values", "buffer": "temporal buffer (channels)",
-                                         "model_size": "model size (M)", "enc_kmac": "enc kMAC/px",
-                                         "dec_kmac": "dec kMAC/px", "bd_rate": "avg BD-rate (%)",
-                                         "bd_rate_from": "BD-rate from"})
+            "README's figure, with the reading error. A codec with both is joined by a dotted line. Vertical bars: the "
+            "interval of a BD-rate measured here (under the BD tables)."))
+    names = {"kind": "x values", "buffer": "temporal buffer (channels)", "model_size": "model size (M)",
+             "enc_kmac": "enc kMAC/px", "dec_kmac": "dec kMAC/px", "bd_rate": "avg BD-rate (%)",
+             "bd_rate_from": "BD-rate from"}
+    table = result.table.drop(columns=["bd_rate_low", "bd_rate_high"]).rename(columns=names)
+    low, high = (pd.DataFrame({c: result.table[f"bd_rate_{bound}"] if c == "avg BD-rate (%)" else None
+                               for c in table.columns}) for bound in ("low", "high"))
     tables.append(sections.view_table(Table(
         "complexity", "Complexity and average BD-rate per codec", table,
         decimals={"enc kMAC/px": 2, "dec kMAC/px": 2, "model size (M)": 2, "temporal buffer (channels)": 3},
-        captions=[f"BD-rate: {axis.text}."]), out_dir))
+        captions=[f"BD-rate: {axis.text}."], low=low, high=high), out_dir))
     if speed is not None and len(speed[0]):
         points, data, text = speed
         fig = speed_figure(points, styles, "average BD-rate (%)")
@@ -101,7 +106,8 @@ def _complexity_section(measured: list, axis: Axis, styles, out_dir: Path, notes
             f"y: average BD-rate, {text}. x: measured seconds per coded frame of this run (its devices, threads and "
             "frame sizes in the table below; log scale). Every codec run here, conventional encoders included."))
         tables.append(sections.view_table(Table(
-            "speed", "Measured time per frame", data, decimals={"encode (s/frame)": 4, "decode (s/frame)": 4},
+            "speed", "Measured time per frame", data, decimals={"encode (s/frame)": 4, "decode (s/frame)": 4,
+                                                               "avg BD-rate (%)": 1},
             captions=["Summed seconds over summed coded frames of the run's jobs; decode is empty where the run "
                       "estimated rates without decoding."]), out_dir))
     return {"figures": figures, "tables": tables, "missing": result.missing, "sources": result.sources,
@@ -133,7 +139,7 @@ def build_report(inputs: ReportInputs, out_dir, options: ReportOptions = ReportO
                      f"{sorted(set(rd['label']))[0]}), or add the anchor's CSV.")
     notes += [f"Job {key} failed ({Path(path).name}): {error.strip().splitlines()[-1]}"
               for path, key, error in inputs.failed_jobs]
-    settings = bd_settings(rd, anchor, **options.bd_options())
+    settings = bd_settings(rd, anchor, options.intervals, **options.bd_options())
     styles = CodecStyles(rd["label"], anchor)
     order = [label for label in styles.order if label in set(rd["label"])]
 
@@ -155,12 +161,15 @@ def build_report(inputs: ReportInputs, out_dir, options: ReportOptions = ReportO
     measured = _measured_complexity(measured_configurations(configurations), set(rd["label"]))
     if psnr:
         setting = psnr[0]
-        mean = {k: float(v) for k, v in averages(setting).set_index("codec")["bd_rate_pct"].items()}
+        average = averages(setting).set_index("codec")
+        mean = {k: float(v) for k, v in average["bd_rate_pct"].items()}
+        interval = {k: (float(lo), float(hi)) for k, lo, hi in
+                    zip(average.index, average["bd_rate_low"], average["bd_rate_high"]) if pd.notna(lo)}
         datasets = sorted(set(setting.table["dataset"]) - {"Average"})
         run_text = f"{setting.title} against {anchor}, mean over {', '.join(datasets)}"
-        axis, axis_notes = _tradeoff_axis(anchor, setting.transform, datasets, mean, run_text)
+        axis, axis_notes = _tradeoff_axis(anchor, setting.transform, datasets, mean, interval, run_text)
         complexity = _complexity_section(measured, axis, styles, out_dir, axis_notes,
-                                         (*speed_view(rd, mean, anchor), f"{run_text} (this run)"))
+                                         (*speed_view(rd, mean, interval, anchor), f"{run_text} (this run)"))
         ours = pd.concat([s.table for s in settings if not s.table.empty], ignore_index=True)
         comparison, rep_notes = reproduction(ours, rd, options.tolerance)
         reproduced = _reproduction_view(comparison, rep_notes, options.tolerance, out_dir)
@@ -197,7 +206,8 @@ def _facts(rd: pd.DataFrame, settings: list) -> list:
             ("intra period", ", ".join(dict.fromkeys(str(f) for f in rd["intra_period"].dropna())) or "not stated")]
 
 
-def _tradeoff_axis(anchor: str, transform: str, datasets: list, mean: dict, run_text: str) -> tuple[Axis, list]:
+def _tradeoff_axis(anchor: str, transform: str, datasets: list, mean: dict, interval: dict,
+                   run_text: str) -> tuple[Axis, list]:
     """The run's own BD-rates where they are against the published anchor and the published values cover its
     datasets (peers not run here take those, over the same datasets and transform); otherwise the published values
     for every codec, since one axis never mixes BD-rates against different anchors."""
@@ -206,7 +216,7 @@ def _tradeoff_axis(anchor: str, transform: str, datasets: list, mean: dict, run_
         if published.values:
             values = {**published.values, **mean}
             origin = {**published.origin, **{label: "this run" for label in mean}}
-            return Axis(values, origin, run_text), notes
+            return Axis(values, origin, run_text, interval), notes
     axis, notes = published_axis()
     return axis, [f"This run's BD-rates are against {anchor}, the published ones against {PUBLISHED_ANCHOR}: one "
                   "axis never mixes them, so the trade-off's y values are the published ones, and this run's codecs "
@@ -219,7 +229,10 @@ def _reproduction_view(comparison: pd.DataFrame, notes: list, tolerance: float, 
     if not comparison.empty:
         data = comparison.set_index("codec")
         table = Table("reproduction", "Reproduced versus published BD-rates", data, signed=False,
-                      captions=[f"Verdict: reproduced when |difference| <= {tolerance:g} percentage points; cells "
+                      captions=[f"Verdict: consistent when the published value lies inside our interval [ours low, "
+                                f"ours high] widened by {tolerance:g} percentage points on each side (where a value "
+                                f"has no interval, when |difference| <= {tolerance:g}); otherwise differs, by how many "
+                                "of our interval's half-widths (on the published value's side) it lies from ours; cells "
                                 "whose frames, intra period, crop or colour matrix differ are not compared. The "
                                 "published tables state neither their BD method and averaging nor the colour range and "
                                 "chroma filter of their RGB conversion."])

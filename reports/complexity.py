@@ -10,7 +10,7 @@ reason, never placed at a guessed position.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -32,6 +32,7 @@ class Axis:
     values: dict          # label -> average BD-rate (%)
     origin: dict          # label -> "this run" or the published source
     text: str             # metric, transform, anchor, datasets
+    intervals: dict = field(default_factory=dict)   # label -> (low, high) of a value measured here
 
 
 @dataclass
@@ -67,7 +68,9 @@ def has_complexity(config: dict) -> bool:
 
 
 def _y(axis: Axis, *labels):
-    return next(((axis.values[l], axis.origin[l]) for l in labels if l in axis.values), (None, None))
+    """(value, where it comes from, its interval or None) of the first label the axis has."""
+    return next(((axis.values[l], axis.origin[l], axis.intervals.get(l)) for l in labels if l in axis.values),
+                (None, None, None))
 
 
 def _source(config: dict) -> str:
@@ -82,6 +85,11 @@ def _source(config: dict) -> str:
                                         if unseen else ""))
 
 
+def _bounds(interval) -> dict:
+    low, high = interval if interval is not None else (None, None)
+    return {"bd_rate_low": low, "bd_rate_high": high}
+
+
 def tradeoff(measured: list, axis: Axis) -> Tradeoff:
     """``measured``: complexity configurations with a ``label`` (the codec's label in the RD data, or its name)."""
     points, missing, rows, sources = [], [], [], []
@@ -94,8 +102,9 @@ def tradeoff(measured: list, axis: Axis) -> Tradeoff:
                                              "or buffer: a conventional encoder, or not measured; its time is in the "
                                              "time view)"))
             continue
-        y, origin = _y(axis, config["label"], config["codec"])
-        rows.append({"codec": config["label"], "kind": "measured here", **x, "bd_rate": y, "bd_rate_from": origin})
+        y, origin, interval = _y(axis, config["label"], config["codec"])
+        rows.append({"codec": config["label"], "kind": "measured here", **x, "bd_rate": y, "bd_rate_from": origin,
+                     **_bounds(interval)})
         if config.get("deconv_rule", DEFAULT_RULE) != rule:
             missing.append((config["label"], f"counted with the '{config['deconv_rule']}' rule for transposed "
                                              f"convolutions ({config['file']}), the other measured points with "
@@ -105,14 +114,15 @@ def tradeoff(measured: list, axis: Axis) -> Tradeoff:
         else:
             # the run's HyTIP-PSNR-RGB is the published HyTIP on a PSNR axis; its MS-SSIM model is a curve of its own
             codec = published_name(config["label"], "psnr_rgb") if config["codec"] == "HyTIP" else config["codec"]
-            points.append(ComplexityPoint(config["label"], codec, x, y, measured=True))
+            points.append(ComplexityPoint(config["label"], codec, x, y, measured=True, y_interval=interval))
             sources.append(_source(config))
     for reading in figure_readings():
         x = {"buffer": reading.temporal_buffer, "model_size": reading.params_m,
              "enc_kmac": reading.enc_kmac_per_pixel, "dec_kmac": reading.dec_kmac_per_pixel}
         errors = {panel: reading.errors[name] for panel, name in READING_ERRORS.items()}
-        y, origin = _y(axis, reading.codec)
-        rows.append({"codec": reading.codec, "kind": "read from figure", **x, "bd_rate": y, "bd_rate_from": origin})
+        y, origin, interval = _y(axis, reading.codec)
+        rows.append({"codec": reading.codec, "kind": "read from figure", **x, "bd_rate": y, "bd_rate_from": origin,
+                     **_bounds(interval)})
         if y is None:
             missing.append((f"{reading.codec} (read from figure)", f"no average BD-rate ({axis.text})"))
         else:
@@ -126,5 +136,6 @@ def tradeoff(measured: list, axis: Axis) -> Tradeoff:
                 f"decode {entry.decode_mac_per_pixel_min / 1e3:g} kMAC/pixel (smallest model)")
         sources.append(f"Published, not plotted: {entry.codec}: {what} ({entry.source}; other protocols, and MACs "
                        f"per frame are not kMAC/pixel where the size is not printed).")
-    table = pd.DataFrame(rows, columns=["codec", "kind", *PANELS, "bd_rate", "bd_rate_from"]).set_index("codec")
+    table = pd.DataFrame(rows, columns=["codec", "kind", *PANELS, "bd_rate", "bd_rate_low", "bd_rate_high",
+                                        "bd_rate_from"]).set_index("codec")
     return Tradeoff(points, missing, sources, table)

@@ -116,6 +116,7 @@ class ComplexityPoint:
     bd_rate: float
     measured: bool        # measured here (filled marker) or published (hollow)
     errors: dict = field(default_factory=dict)   # panel key -> reading error (half-width), drawn as an error bar
+    y_interval: tuple | None = None              # (low, high) of the BD-rate, drawn as a vertical error bar
 
 
 PANELS = {"buffer": "temporal buffer (full-resolution channels)", "model_size": "model size (M parameters)",
@@ -146,6 +147,10 @@ def _scatter_panels(fig: Figure, points: list, panels: dict, styles: CodecStyles
             if point.errors.get(key):
                 ax.errorbar([x], [point.bd_rate], xerr=[point.errors[key]], fmt="none", ecolor=style.colour,
                             elinewidth=0.9, capsize=2.5, zorder=2)
+            if point.y_interval is not None and all(math.isfinite(v) for v in point.y_interval):
+                low, high = point.y_interval
+                ax.errorbar([x], [point.bd_rate], yerr=[[point.bd_rate - low], [high - point.bd_rate]], fmt="none",
+                            ecolor=style.colour, elinewidth=0.9, capsize=2.5, zorder=2)
             # published: an open ring, larger; measured: filled, smaller, on top, so that one inside the other
             # shows where they agree
             line, = ax.plot([x], [point.bd_rate], linestyle="none", marker=style.marker,

@@ -19,10 +19,12 @@ def to_latex(table) -> str:
     cells = table.data.astype(object)
     for j, column in enumerate(table.data.columns):
         texts = []
-        for i, value in enumerate(table.data[column]):
-            text = table.text(value, column)
+        for i in range(len(table.data)):
+            text = table.cell(i, j)
             text = "--" if text == "n/a" else _escape(text)
-            texts.append((rf"\textbf{{{text}}}" if best[i, j] else text) + (_escape("†") if partial[i, j] else ""))
+            value, interval = text.split(" [", 1) if " [" in text else (text, "")
+            value = rf"\textbf{{{value}}}" if best[i, j] else value   # the value bold, not its interval
+            texts.append(value + (f" [{interval}" if interval else "") + (_escape("†") if partial[i, j] else ""))
         cells[column] = texts
     # The row labels become the first column, so that repeated labels (one codec on several rows) are allowed.
     cells = cells.reset_index()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from bench import REPO_ROOT
@@ -54,6 +55,18 @@ def _short_source(text: str) -> str:
     return f"{match[1]}@{match[2]} {match[3].rsplit('/', 1)[-1]}" if match else text
 
 
+def reproduction_verdict(value: float, low: float, high: float, published: float, tolerance: float) -> str:
+    """consistent when the published value lies in our interval widened by ``tolerance`` on each side; otherwise
+    differs, by how many of our interval's half-widths the published value lies from ours. Without an interval the
+    tolerance alone decides."""
+    if pd.isna(low) or pd.isna(high):
+        return "consistent" if abs(value - published) <= tolerance else "differs"
+    if low - tolerance <= published <= high + tolerance:
+        return "consistent"
+    half = high - value if published > value else value - low   # our interval on the published value's side
+    return f"differs: {abs(published - value) / half:.1f} half-widths" if half > 0 else "differs"
+
+
 def reproduction(ours: pd.DataFrame, rd: pd.DataFrame, tolerance: float):
     """(comparison frame, notes). ``ours``: the per-dataset BD rows of every setting (BD table schema)."""
     published = load_published()
@@ -78,17 +91,19 @@ def reproduction(ours: pd.DataFrame, rd: pd.DataFrame, tolerance: float):
         differ = [f"{k} {mine[k]} vs {theirs[k]}" for k in theirs
                   if theirs[k] != "not stated" and mine[k] != theirs[k]]
         delta = row.bd_rate_pct - row.bd_rate_pct_pub
+        low, high = getattr(row, "bd_rate_low", np.nan), getattr(row, "bd_rate_high", np.nan)
         if differ:
             verdict = "not comparable: " + "; ".join(differ)
         elif pd.isna(delta):
             verdict = "n/a"
         else:
-            verdict = "reproduced" if abs(delta) <= tolerance else "differs"
+            verdict = reproduction_verdict(row.bd_rate_pct, low, high, row.bd_rate_pct_pub, tolerance)
         caveats = [f"published {k} not stated" for k, v in theirs.items() if v == "not stated"]
         if row.metric.endswith("_db"):
             caveats.append("ours on MS-SSIM in dB; whether the source used dB is not stated")
         rows.append({"codec": row.codec, "metric": row.metric, "transform": row.color_transform,
                      "dataset": row.dataset, "published release": row.release_pub, "ours (%)": row.bd_rate_pct,
+                     "ours low": low, "ours high": high,
                      "published (%)": row.bd_rate_pct_pub, "difference (pp)": delta, "verdict": verdict,
                      "caveats": "; ".join(caveats) or "-", "source": _short_source(row.source_pub)})
     return pd.DataFrame(rows), notes

@@ -80,34 +80,37 @@ def inputs_table(rd: pd.DataFrame, order: list, anchor: str | None) -> Table:
 
 
 def headline_table(settings: list, order: list, anchor: str, method: str, averaging: str) -> Table | None:
-    values, partial, notes = {}, {}, []
+    values, low, high, partial, notes, captions = {}, {}, {}, {}, [], []
     for setting in settings:
         mean = averages(setting).set_index("codec")
         if mean.empty:
             continue
         values[setting.title] = mean["bd_rate_pct"]
+        low[setting.title], high[setting.title] = mean["bd_rate_low"], mean["bd_rate_high"]
+        captions = captions or interval_captions(setting.table)
         partial[setting.title] = mean["datasets"] < mean["of"]
         notes += [f"† {codec}, {setting.title}: the average covers {int(n)} of the {int(of)} datasets."
                   for codec, n, of in mean.loc[partial[setting.title], ["datasets", "of"]].itertuples()]
     if not values:
         return None
     rows = [label for label in order if label in pd.DataFrame(values).index]
-    data = pd.DataFrame(values).reindex(rows)
-    data.index.name = "codec"
+    data, low, high = (pd.DataFrame(frame).reindex(rows).rename_axis("codec") for frame in (values, low, high))
     return Table("summary_bd_rate", f"Average BD-rate (%) against {anchor}", data, best="column-min", signed=True,
                  captions=[f"Negative = fewer bits than {anchor} at equal quality. Average = mean over datasets of the "
-                           f"per-dataset values ({AVERAGING[averaging]}).", f"Interpolation: {METHOD_TEXT[method]}."],
-                 notes=notes, partial=pd.DataFrame(partial).reindex(rows).fillna(False).astype(bool))
+                           f"per-dataset values ({AVERAGING[averaging]}).", f"Interpolation: {METHOD_TEXT[method]}.",
+                           *captions],
+                 notes=notes, partial=pd.DataFrame(partial).reindex(rows).fillna(False).astype(bool), low=low,
+                 high=high)
 
 
 def bd_table(setting: BDSetting, rd: pd.DataFrame, order: list, anchor: str, method: str, averaging: str,
              msssim_db: bool) -> Table | None:
     if setting.table.empty:
         return None
-    data = setting.table.pivot(index="dataset", columns="codec", values="bd_rate_pct")
     datasets = [d for d in dict.fromkeys(setting.table["dataset"]) if d != AVERAGE_ROW] + [AVERAGE_ROW]
-    data = data.reindex(index=datasets, columns=[c for c in order if c in data.columns])
-    data.index.name = "dataset"
+    codecs = [c for c in order if c in set(setting.table["codec"])]
+    data, low, high = (_pivot(setting.table, value, "dataset", datasets, codecs)
+                       for value in ("bd_rate_pct", "bd_rate_low", "bd_rate_high"))
     anchor_rows = rd[(rd["label"] == anchor) & (rd["color_transform"] == setting.transform)]
     counts = anchor_rows.groupby("dataset")["sequence"].nunique()
     captions = [f"BD-rate (%) against {anchor}; negative = fewer bits at equal quality; best (lowest) per row in bold.",
@@ -121,8 +124,25 @@ def bd_table(setting: BDSetting, rd: pd.DataFrame, order: list, anchor: str, met
         captions.append(f"Protocol: {protocols.iloc[0]}.")
     else:
         captions += [f"Protocol of {codec}: {text}." for codec, text in protocols.items()]
+    captions += interval_captions(setting.table)
     return Table(f"bd_rate_{slug(setting.metric, setting.transform)}", f"BD-rate, {setting.title}", data,
-                 best="row-min", signed=True, captions=captions)
+                 best="row-min", signed=True, captions=captions, low=low, high=high)
+
+
+def _pivot(table: pd.DataFrame, value: str, rows: str, row_order: list, columns: list,
+           by: str = "codec") -> pd.DataFrame:
+    """``value`` by ``rows`` x ``by``, in the given orders; all NaN where the table has no such column."""
+    frame = table.pivot(index=rows, columns=by, values=value) if value in table else pd.DataFrame()
+    frame = frame.reindex(index=row_order, columns=columns)
+    frame.index.name = rows
+    return frame
+
+
+def interval_captions(table: pd.DataFrame) -> list:
+    """How the intervals of a table's BD-rates were made (bench.analysis.intervals), when it has them."""
+    if "interval" not in table or table["interval"].dropna().empty:
+        return []
+    return [f"[low, high]: {table['interval'].dropna().iloc[0].removeprefix('[low, high] = ')}."]
 
 
 def _mean_curves(rows: pd.DataFrame, metric: str) -> tuple[dict, dict]:
@@ -212,10 +232,15 @@ def drilldown(rd: pd.DataFrame, settings: list, records: list, styles, out_dir: 
             mine = per_sequence[(per_sequence["dataset"] == dataset) & (per_sequence["sequence"] == sequence)
                                 & (per_sequence["color_transform"] == transform)]
             if len(mine):
-                bd = mine.pivot(index="codec", columns="setting", values="bd_rate_pct")
+                codecs, columns = list(dict.fromkeys(mine["codec"])), list(dict.fromkeys(mine["setting"]))
+                bd, low, high = (_pivot(mine, value, "codec", codecs, columns, by="setting")
+                                 for value in ("bd_rate_pct", "bd_rate_low", "bd_rate_high"))
                 tables.append(view_table(Table(slug("bd", dataset, sequence, transform),
                                                f"BD-rate (%) of this sequence against {mine['anchor'].iloc[0]}", bd,
-                                               signed=True, best="column-min"), out_dir, bd_files))
+                                               signed=True, best="column-min", low=low, high=high,
+                                               captions=["[low, high]: the interpolation interval and the method "
+                                                         "spread (under the BD tables)."] if "bd_rate_low" in mine
+                                               else []), out_dir, bd_files))
         figures = [_per_frame(label, found, title, styles, out_dir)
                    for label, found in _by_label(by_key.get((dataset, sequence, transform), []))]
         sections.append({"id": slug("seq", dataset, sequence, transform), "title": title, "tables": tables,

@@ -16,9 +16,9 @@ def _distinct(values) -> str:
     return " / ".join(found) if found else "not stated"
 
 
-def speed_view(rd: pd.DataFrame, bd: dict, anchor: str) -> tuple[list, pd.DataFrame]:
+def speed_view(rd: pd.DataFrame, bd: dict, intervals: dict, anchor: str) -> tuple[list, pd.DataFrame]:
     """(points, table): one point per codec label run here with a measured time and an average BD-rate in ``bd``
-    (the anchor at 0 %, by definition)."""
+    (the anchor at 0 %, by definition), with its interval from ``intervals`` (label -> (low, high))."""
     run = rd[is_result_row(rd)] if len(rd) else rd
     if run.empty or not set(COLUMNS) <= set(run.columns):
         return [], pd.DataFrame()
@@ -34,5 +34,5 @@ def speed_view(rd: pd.DataFrame, bd: dict, anchor: str) -> tuple[list, pd.DataFr
                      "frame size": _distinct(f"{w}x{h}" for w, h in zip(mine["width"], mine["height"])),
                      "coded frames": int(frames)})
         if y is not None and any(v is not None for v in seconds.values()):
-            points.append(ComplexityPoint(label, label, seconds, y, measured=True))
+            points.append(ComplexityPoint(label, label, seconds, y, measured=True, y_interval=intervals.get(label)))
     return points, pd.DataFrame(rows).set_index("codec")

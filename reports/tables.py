@@ -25,6 +25,8 @@ class Table:
     notes: list = field(default_factory=list)      # what is missing and why
     latex: bool = True               # also export LaTeX (not for tables of long text such as provenance)
     partial: pd.DataFrame | None = None            # True where a value covers less than its row/column (shown with †)
+    low: pd.DataFrame | None = None                # interval bounds aligned with data: shown as value [low, high],
+    high: pd.DataFrame | None = None               # exported as '<column> low' and '<column> high' CSV columns
 
     def numeric_columns(self) -> list:
         return [c for c in self.data.columns if pd.api.types.is_numeric_dtype(self.data[c])]
@@ -44,11 +46,22 @@ class Table:
         return self.decimals.get(column, self.default)
 
     def text(self, value, column) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        if _missing(value):
             return "n/a"
         if isinstance(value, (float, np.floating)):
             return f"{value:.{self.places(column)}f}"
         return str(value)
+
+    def cell(self, i: int, j: int) -> str:
+        """The text of the value at row i, column j, with its interval where there is one."""
+        column = self.data.columns[j]
+        text = self.text(self.data.iat[i, j], column)
+        if self.low is None or text == "n/a":
+            return text
+        low, high = self.low.iat[i, j], self.high.iat[i, j]
+        if _missing(low) or _missing(high):
+            return text
+        return f"{text} [{self.text(float(low), column)}, {self.text(float(high), column)}]"
 
     def html_rows(self) -> list:
         """[(row label, [(text, css classes), ...]), ...] for the template."""
@@ -58,7 +71,7 @@ class Table:
         for i, (label, values) in enumerate(self.data.iterrows()):
             cells = []
             for j, (column, value) in enumerate(values.items()):
-                text = self.text(value, column)
+                text = self.cell(i, j)
                 classes = ["num"] if column in numeric else []
                 if column in numeric and self.signed and text != "n/a":
                     classes.append("neg" if float(value) < 0 else "pos")
@@ -75,9 +88,19 @@ class Table:
     def export(self, out_dir: Path) -> dict:
         folder = out_dir / "tables"
         folder.mkdir(parents=True, exist_ok=True)
-        self.data.to_csv(folder / f"{self.name}.csv", na_rep="")
+        data = self.data
+        if self.low is not None:   # each column with bounds followed by them
+            data = pd.concat([part for column in self.data.columns for part in (
+                [self.data[[column]]] + ([self.low[[column]].set_axis([f"{column} low"], axis=1),
+                                          self.high[[column]].set_axis([f"{column} high"], axis=1)]
+                                         if self.low[column].notna().any() else []))], axis=1)
+        data.to_csv(folder / f"{self.name}.csv", na_rep="")
         files = {"CSV": f"tables/{self.name}.csv"}
         if self.latex:
             (folder / f"{self.name}.tex").write_text(to_latex(self), encoding="utf-8")
             files["LaTeX"] = f"tables/{self.name}.tex"
         return files
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value))

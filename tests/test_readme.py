@@ -38,7 +38,8 @@ def test_cli_help_lists_every_subcommand_with_a_description(capsys):
 def test_commands_that_code_nothing_start_without_torch(tmp_path):
     """A command imports its own subcommand's module only, and importing hytip loads nothing until used: bdrate,
     datasets and report run without importing torch or compressai (3-4 s and 0.8 GB at every start; a report counts
-    HyTIP's complexity with torch only when asked to, with --measure-complexity; otherwise the counts are read)."""
+    HyTIP's complexity with torch only when asked to, with --measure-complexity; bdci's interpolation intervals
+    need torch too, and this report has no anchor, so no BD-rates)."""
     code = f"""
 import sys
 from bench.cli import main

@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 
 from bench.analysis.bdrate import bd_tables
+from bench.analysis.intervals import bd_tables_with_intervals, interval_text
 from bench.analysis.rd_schema import load_bd_table_csv, load_rd_csv, write_rd_csv
 from bench.cli import main
 from bench.errors import InputError
 from reports import ReportOptions, build_published_report, build_report
 from reports.inputs import parse_json_spec, read_complexity, read_inputs
+from reports.reproduction import reproduction_verdict
 
 FIXTURE = Path(__file__).parent / "data" / "report" / "sweep"
 ROOT = Path(__file__).parent.parent
@@ -34,30 +36,41 @@ def report(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def expected():
-    """BD-rates of HyTIP-PSNR-RGB against VTM-17.0, computed directly by bench.analysis.bdrate."""
+def intervals():
+    """BD-rates of HyTIP-PSNR-RGB against VTM-17.0 with their intervals, computed directly by bench.analysis (the
+    report's default interval options)."""
     rd = load_rd_csv(FIXTURE / "results.csv")
     rows = rd[rd["codec_version"].isin(["17.0", "PSNR-RGB"]) & (rd["color_transform"] == "BT601")]
-    table = bd_tables(rows, "VTM-17.0", ["psnr_rgb"]).datasets
-    return table.set_index("dataset")["bd_rate_pct"]
+    table = bd_tables_with_intervals(rows, "VTM-17.0", ["psnr_rgb"]).datasets
+    assert table["bd_rate_pct"].tolist() == bd_tables(rows, "VTM-17.0", ["psnr_rgb"]).datasets["bd_rate_pct"].tolist()
+    return table.set_index("dataset")
 
 
-def test_table_legend_and_csv_carry_bdrate_values(report, expected):
+@pytest.fixture(scope="module")
+def expected(intervals):
+    return intervals["bd_rate_pct"]
+
+
+def test_table_legend_and_csv_carry_bdrate_values(report, expected, intervals):
     out, html = report
     uvg = expected["UVG"]
     assert -25 < uvg < -15   # the fixture's HyTIP saves about a fifth of the bits
     csv = pd.read_csv(out / "tables" / "bd_rate_psnr-rgb-bt601.csv", index_col="dataset")
     assert csv.loc["UVG", "HyTIP-PSNR-RGB"] == pytest.approx(uvg, abs=1e-9)
     assert csv.loc["Average", "HyTIP-PSNR-RGB"] == pytest.approx(expected["Average"], abs=1e-9)
+    for bound in ("low", "high"):   # each value's interval in the CSV beside it
+        assert csv.loc["UVG", f"HyTIP-PSNR-RGB {bound}"] == pytest.approx(intervals.loc["UVG", f"bd_rate_{bound}"])
+    assert csv.loc["UVG", "HyTIP-PSNR-RGB low"] < uvg < csv.loc["UVG", "HyTIP-PSNR-RGB high"]
     svg = (out / "figures" / "rd_psnr-rgb-bt601-uvg.svg").read_text()
     assert f"HyTIP-PSNR-RGB ({uvg:.1f}%)" in svg and "VTM-17.0 (anchor)" in svg
     assert f"HyTIP-PSNR-RGB ({uvg:.1f}%)" in html   # the figure is inline
-    assert f">{uvg:.1f}</td>" in html
+    shown = interval_text(uvg, intervals.loc["UVG", "bd_rate_low"], intervals.loc["UVG", "bd_rate_high"])
+    assert f">{shown}</td>" in html and "bdci 0.0.5" in html and "2000 resamples, seed 0" in html
     # Interpolation and averaging are stated under the table.
     assert "pchip: piecewise cubic Hermite" in html and "mean of per-sequence BD values" in html
 
 
-def test_latex_is_booktabs_with_fixed_decimals_and_the_best_bold(report, expected):
+def test_latex_is_booktabs_with_fixed_decimals_and_the_best_bold(report, expected, intervals):
     out, _ = report
     tex = (out / "tables" / "bd_rate_psnr-rgb-bt601.tex").read_text()
     assert all(rule in tex for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
@@ -65,12 +78,13 @@ def test_latex_is_booktabs_with_fixed_decimals_and_the_best_bold(report, expecte
     cells = [c.strip() for c in uvg.rstrip("\\ ").split("&")]
     header = next(line for line in tex.splitlines() if line.startswith("dataset &"))
     columns = [c.strip() for c in header.rstrip("\\ ").split("&")]
-    assert cells[columns.index("HyTIP-PSNR-RGB")] == rf"\textbf{{{expected['UVG']:.1f}}}"
-    assert re.fullmatch(r"\d+\.\d", cells[columns.index("x265-3.5")])   # worse than the anchor, not bold
+    low, high = intervals.loc["UVG", ["bd_rate_low", "bd_rate_high"]]
+    assert cells[columns.index("HyTIP-PSNR-RGB")] == rf"\textbf{{{expected['UVG']:.1f}}} [{low:.1f}, {high:.1f}]"
+    assert re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\]", cells[columns.index("x265-3.5")])   # worse: not bold
     assert r"\label{tab:bd_rate_psnr-rgb-bt601}" in tex and r"\%" in tex
     # x265's average covers 1 of the 2 datasets: marked with a dagger, explained in the caption.
     summary = (out / "tables" / "summary_bd_rate.tex").read_text()
-    assert re.search(r"^x265-3\.5 & \d+\.\d\\textsuperscript\{\\dag\} &", summary, re.M)
+    assert re.search(r"^x265-3\.5 & \d+\.\d \[\d+\.\d, \d+\.\d\]\\textsuperscript\{\\dag\} &", summary, re.M)
     assert r"\textsuperscript{\dag} x265-3.5, PSNR-RGB, BT.601: the average covers 1 of the 2 datasets" in summary
 
 
@@ -85,7 +99,7 @@ def test_incomplete_input_gives_notes_in_place(report):
     assert "HytipError: qp 99: expected 0..63" in html
 
 
-def test_complexity_reproduction_and_drilldown(report, expected):
+def test_complexity_reproduction_and_drilldown(report, expected, intervals):
     out, html = report
     complexity = pd.read_csv(out / "tables" / "complexity.csv")
     measured = complexity[complexity["x values"] == "measured here"].set_index("codec")
@@ -120,7 +134,10 @@ def test_complexity_reproduction_and_drilldown(report, expected):
                        & (reproduction["codec"] == "HyTIP-PSNR-RGB")].iloc[0]
     assert row["published (%)"] == -34.7
     assert row["difference (pp)"] == pytest.approx(expected["UVG"] + 34.7)
-    assert row["verdict"] == "differs"
+    half = expected["UVG"] - intervals.loc["UVG", "bd_rate_low"]   # the published value lies below ours
+    assert row["verdict"] == f"differs: {(expected['UVG'] + 34.7) / half:.1f} half-widths"
+    assert (row["ours low"], row["ours high"]) == pytest.approx(tuple(intervals.loc["UVG", ["bd_rate_low",
+                                                                                         "bd_rate_high"]]))
     assert (out / "figures" / "frames-hytip-psnr-rgb-uvg-beauty-bt-601.svg").is_file()
     assert "I-frames 1, 33, 65" in html
     assert (out / "figures" / "frames-hytip-psnr-rgb-uvg-beauty-bt-601.pdf").read_bytes().startswith(b"%PDF")
@@ -211,3 +228,17 @@ def test_published_report(tmp_path):
     assert "Complexity trade-off" in html and (tmp_path / "figures" / "complexity_tradeoff.pdf").is_file()
     assert not (tmp_path / "figures" / "complexity_speed.svg").exists()   # nothing was run
     assert "none was run here" in html and "read from figure" in html
+
+
+@pytest.mark.parametrize("published, verdict", [
+    (-22.4, "consistent"), (-17.6, "consistent"), (-20.0, "consistent"),
+    (-23.0, "differs: 1.5 half-widths"),          # 3 below ours, whose interval reaches 2 below
+    (-17.4, "differs: 1.3 half-widths"),          # 2.6 above ours, whose interval reaches 2 above
+])
+def test_reproduction_verdict_uses_our_interval_widened_by_the_tolerance(published, verdict):
+    assert reproduction_verdict(-20.0, -22.0, -18.0, published, 0.5) == verdict
+
+
+def test_reproduction_verdict_without_an_interval_uses_the_tolerance():
+    assert reproduction_verdict(-20.0, float("nan"), float("nan"), -20.4, 0.5) == "consistent"
+    assert reproduction_verdict(-20.0, float("nan"), float("nan"), -20.6, 0.5) == "differs"

@@ -174,7 +174,14 @@ def with_intervals(sequences: pd.DataFrame, datasets: pd.DataFrame, options: Int
 def bd_tables_with_intervals(rd: pd.DataFrame, anchor: str, metrics, options: IntervalOptions = IntervalOptions(),
                              **bd_options) -> BDTables:
     """bd_tables (``bd_options``: method, averaging, msssim_db, min_overlap, allow_protocol_mismatch) with the
-    intervals: the per-sequence table gains every method's value and bdci's interval, the per-dataset table
-    INTERVAL_COLUMNS and an ``interval`` column saying how they were made."""
+    intervals: the per-sequence table gains every method's value, bdci's interval and their envelope (bd_rate_low,
+    bd_rate_high), the per-dataset table INTERVAL_COLUMNS and an ``interval`` column saying how they were made."""
     tables = bd_tables(rd, anchor, metrics, pair_columns=PairColumns(options), **bd_options)
-    return BDTables(tables.sequences, with_intervals(tables.sequences, tables.datasets, options), tables.notes)
+    sequences = tables.sequences
+    parts = sequences[[f"bd_rate_{m}" for m in METHODS] + ["bd_rate_pct"]
+                      + (["interpolation_low", "interpolation_high"] if options.interpolation else [])]
+    with np.errstate(invalid="ignore"):   # a sequence's interval: its interpolation interval and the method spread
+        sequences = sequences.assign(bd_rate_low=np.fmin.reduce(parts.to_numpy(float), axis=1),
+                                     bd_rate_high=np.fmax.reduce(parts.to_numpy(float), axis=1))
+    sequences.loc[sequences["bd_rate_pct"].isna(), ["bd_rate_low", "bd_rate_high"]] = np.nan
+    return BDTables(sequences, with_intervals(sequences, tables.datasets, options), tables.notes)

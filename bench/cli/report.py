@@ -47,7 +47,8 @@ def register(subparsers) -> None:
     parser.add_argument("--allow-protocol-mismatch", action="store_true",
                         help="compare curves even when frames, intra period, crop, size or colour conversion differ")
     parser.add_argument("--tolerance", type=float, default=0.5,
-                        help="reproduction verdict: |ours - published| within this many percentage points (0.5)")
+                        help="reproduction verdict: consistent when the published value lies in our BD-rate's interval "
+                             "widened by this many percentage points on each side (0.5)")
     parser.add_argument("--no-drill-down", action="store_true", help="leave out the per-sequence section")
     parser.add_argument("--title", default=None, help="page title")
     parser.set_defaults(func=run)
