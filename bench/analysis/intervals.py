@@ -41,6 +41,22 @@ class IntervalOptions:
     bdci_k: float = 2.0          # bdci's interval: ± k standard deviations (2: about the bootstrap's 95 %)
     interpolation: bool = True   # bdci needs torch; without it the interval has the method and sampling parts
 
+    @staticmethod
+    def add_arguments(group) -> None:
+        """The command-line options of the intervals (bdrate --ci, report)."""
+        group.add_argument("--resamples", type=int, default=IntervalOptions.resamples,
+                           help=f"bootstrap resamples ({IntervalOptions.resamples})")
+        group.add_argument("--seed", type=int, default=IntervalOptions.seed,
+                           help=f"bootstrap seed ({IntervalOptions.seed})")
+        group.add_argument("--level", type=float, default=IntervalOptions.level,
+                           help=f"bootstrap level ({IntervalOptions.level})")
+        group.add_argument("--bdci-k", type=float, default=IntervalOptions.bdci_k,
+                           help=f"bdci's interval in standard deviations ({IntervalOptions.bdci_k:g})")
+
+    @classmethod
+    def from_args(cls, args) -> "IntervalOptions":
+        return cls(args.resamples, args.seed, args.level, args.bdci_k)
+
     def text(self) -> str:
         parts = []
         if self.interpolation:

@@ -49,11 +49,7 @@ def register(subparsers) -> None:
                     help="give every BD-rate an interval: the widest of bdci's interpolation interval, the spread of "
                          "pchip, akima and cubic, and a bootstrap over sequences (over datasets for the Average); "
                          "printed as value [low, high], each part written to the CSVs")
-    ci.add_argument("--resamples", type=int, default=IntervalOptions.resamples, help="bootstrap resamples (2000)")
-    ci.add_argument("--seed", type=int, default=IntervalOptions.seed, help="bootstrap seed (0)")
-    ci.add_argument("--level", type=float, default=IntervalOptions.level, help="bootstrap level (0.95)")
-    ci.add_argument("--bdci-k", type=float, default=IntervalOptions.bdci_k,
-                    help="bdci's interval in standard deviations (2)")
+    IntervalOptions.add_arguments(ci)
     parser.set_defaults(func=run)
 
 
@@ -64,8 +60,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.ci:
-            intervals = IntervalOptions(args.resamples, args.seed, args.level, args.bdci_k)
-            tables = bd_tables_with_intervals(rd, args.anchor, args.metric, intervals, **options)
+            tables = bd_tables_with_intervals(rd, args.anchor, args.metric, IntervalOptions.from_args(args), **options)
         else:
             tables = bd_tables(rd, args.anchor, args.metric, **options)
     anchor = tables.datasets["anchor"].iloc[0]

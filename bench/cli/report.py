@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from bench.analysis.bdrate import AVERAGING, DEFAULT_MIN_OVERLAP, METHODS
+from bench.analysis.intervals import IntervalOptions
 from bench.errors import InputError
 
 
@@ -50,6 +51,8 @@ def register(subparsers) -> None:
                         help="reproduction verdict: consistent when the published value lies in our BD-rate's interval "
                              "widened by this many percentage points on each side (0.5)")
     parser.add_argument("--no-drill-down", action="store_true", help="leave out the per-sequence section")
+    IntervalOptions.add_arguments(parser.add_argument_group(
+        "intervals", "every BD-rate's interval: bdci's interpolation interval, the method spread and a bootstrap"))
     parser.add_argument("--title", default=None, help="page title")
     parser.set_defaults(func=run)
 
@@ -62,6 +65,7 @@ def run(args) -> int:
         anchor=args.anchor, method=args.method, averaging=args.average, msssim_db=not args.msssim_linear,
         min_overlap=args.min_overlap, allow_protocol_mismatch=args.allow_protocol_mismatch, tolerance=args.tolerance,
         measure_complexity=args.measure_complexity, drill_down=not args.no_drill_down,
+        intervals=IntervalOptions.from_args(args),
         title=args.title or ("Published data bundled with hytip-bench" if args.published else "hytip-bench report"),
         command="run_bench.py " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else "")
     if args.published:
