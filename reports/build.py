@@ -107,9 +107,11 @@ def _complexity_section(measured: list, axis: Axis, styles, out_dir: Path, notes
             "frame sizes in the table below; log scale). Every codec run here, conventional encoders included."))
         tables.append(sections.view_table(Table(
             "speed", "Measured time per frame", data, decimals={"encode (s/frame)": 4, "decode (s/frame)": 4,
+                                                               "encode vs anchor": 2, "decode vs anchor": 2,
                                                                "avg BD-rate (%)": 1},
             captions=["Summed seconds over summed coded frames of the run's jobs; decode is empty where the run "
-                      "estimated rates without decoding."]), out_dir))
+                      "estimated rates without decoding; 'vs anchor': the codec's time over the anchor's (AWCY's "
+                      "columns), like for like only where the device, threads and frame size agree."]), out_dir))
     return {"figures": figures, "tables": tables, "missing": result.missing, "sources": result.sources,
             "notes": list(notes)}
 

@@ -35,4 +35,9 @@ def speed_view(rd: pd.DataFrame, bd: dict, intervals: dict, anchor: str) -> tupl
                      "coded frames": int(frames)})
         if y is not None and any(v is not None for v in seconds.values()):
             points.append(ComplexityPoint(label, label, seconds, y, measured=True, y_interval=intervals.get(label)))
-    return points, pd.DataFrame(rows).set_index("codec")
+    table = pd.DataFrame(rows).set_index("codec")
+    if anchor in table.index:   # AWCY's columns: each codec's time as a multiple of the anchor's
+        for path in ("encode", "decode"):
+            table.insert(table.columns.get_loc(f"{path} (s/frame)") + 1, f"{path} vs anchor",
+                         table[f"{path} (s/frame)"] / table.loc[anchor, f"{path} (s/frame)"])
+    return points, table

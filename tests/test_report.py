@@ -127,6 +127,10 @@ def test_complexity_reproduction_and_drilldown(report, expected, intervals):
     x265 = rd[rd["codec"] == "x265"]
     assert speed.loc["x265-3.5", "encode (s/frame)"] == pytest.approx(x265["enc_seconds"].sum() / x265["frames"].sum())
     assert speed.loc["VTM-17.0", "avg BD-rate (%)"] == 0 and speed.loc["x265-3.5", "device"] == "cuda:0 NVIDIA H200"
+    vtm = rd[rd["codec"] == "VTM"]
+    assert speed.loc["x265-3.5", "decode vs anchor"] == pytest.approx(
+        x265["dec_seconds"].sum() / x265["frames"].sum() / (vtm["dec_seconds"].sum() / vtm["frames"].sum()))
+    assert speed.loc["VTM-17.0", "encode vs anchor"] == 1
     assert (out / "figures" / "complexity_speed.svg").is_file()
     reproduction = pd.read_csv(out / "tables" / "reproduction.csv")
     row = reproduction[(reproduction["dataset"] == "UVG") & (reproduction["transform"] == "BT601")
