@@ -142,3 +142,13 @@ def test_bdrate_ci_prints_and_writes_every_part(tmp_path, capsys):
     plain = tmp_path / "plain.csv"
     assert cli.main(["bdrate", str(COMPRESSAI), "--anchor", "VTM", "--metric", "psnr_rgb", "-o", str(plain)]) == 0
     assert "bd_rate_low" not in plain.read_text().splitlines()[0]
+
+
+def test_curve_averaging_has_no_sampling_interval_but_the_others():
+    """With 'curve' averaging a dataset's value is one BD of its mean curve: no sequences to resample."""
+    rd = load_rd_csv(ROOT / "tests" / "data" / "report" / "sweep" / "results.csv")
+    rd = rd[rd["codec_version"].isin(["17.0", "PSNR-RGB"])]
+    tables = bd_tables_with_intervals(rd, "VTM-17.0", ["psnr_rgb"], IntervalOptions(resamples=200), averaging="curve")
+    uvg = tables.datasets[(tables.datasets["dataset"] == "UVG") & (tables.datasets["color_transform"] == "BT601")]
+    assert uvg["sampling_low"].isna().all() and uvg["interpolation_low"].notna().all()
+    assert (uvg["bd_rate_low"] < uvg["bd_rate_pct"]).all() and (uvg["bd_rate_pct"] < uvg["bd_rate_high"]).all()

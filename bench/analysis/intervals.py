@@ -159,9 +159,9 @@ def with_intervals(sequences: pd.DataFrame, datasets: pd.DataFrame, options: Int
         for bound in ("low", "high"):
             column = f"interpolation_{bound}"
             row[column] = group[column].mean(skipna=False) if column in group else np.nan
-        real = group[group["sequence"] != DATASET_MEAN]
-        if len(real):
-            row["sampling_low"], row["sampling_high"] = bootstrap(real["bd_rate_pct"].to_numpy(), options, "/".join(key))
+        real = group[group["sequence"] != DATASET_MEAN]   # a dataset-mean curve ('curve' averaging) has no sample
+        row["sampling_low"], row["sampling_high"] = (bootstrap(real["bd_rate_pct"].to_numpy(), options, "/".join(key))
+                                                     if len(real) else (np.nan, np.nan))
         rows.append(row)
     per_dataset = pd.DataFrame(rows)
     means = datasets.set_index(keys)["bd_rate_pct"]
