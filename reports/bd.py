@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bench.analysis.bdrate import AVERAGE_ROW, bd_tables, codec_label
+from bench.analysis.bdrate import AVERAGE_ROW, OverlapWarning, bd_tables, codec_label
 from bench.analysis.intervals import IntervalOptions, bd_tables_with_intervals
 from bench.codecs.encoders import ENCODERS
 from bench.errors import InputError
@@ -84,7 +84,28 @@ def _run(rd, anchor, metric, options, intervals: IntervalOptions | None = None) 
             tables = bd_tables(rd, anchor, [metric], **options)
         else:
             tables = bd_tables_with_intervals(rd, anchor, [metric], intervals, **options)
-    return tables, [str(w.message) for w in caught]
+    return tables, _warning_notes([w.message for w in caught])
+
+
+def _warning_notes(caught: list) -> list:
+    """One note per flagged curve pair, its overlap along quality (BD-rate) and log rate (BD-quality) on one line,
+    the files and lines as the note's details (folded in the page); other warnings as they are."""
+    notes, pairs = [], {}
+    for warning in caught:
+        if not isinstance(warning, OverlapWarning):
+            notes.append(str(warning))
+            continue
+        along = "along quality" if "along quality" in warning.kind else "along log rate"
+        for name, share in warning.pairs:
+            pair, _, places = name.partition(" (test ")
+            entry = pairs.setdefault(pair, {"shares": {}, "details": f"test {places.rstrip(')')}"})
+            entry["shares"][along] = share
+    for pair, entry in pairs.items():
+        shares = ", ".join(f"{share:.0%} {along}" for along, share in entry["shares"].items())
+        verdict = "no overlap: no BD value" if all(v <= 0 for v in entry["shares"].values()) else "short overlap"
+        notes.append({"text": f"{pair}: {verdict} with the anchor ({shares} of the joint range)",
+                      "details": entry["details"]})
+    return notes
 
 
 def bd_setting(rd: pd.DataFrame, anchor: str, metric: str, transform: str, intervals: IntervalOptions | None = None,
@@ -125,7 +146,7 @@ def bd_setting(rd: pd.DataFrame, anchor: str, metric: str, transform: str, inter
             empty.failed = failed
             return empty
     notes = empty.notes + [f"No BD-rate for {label} on {dataset}: {why}" for (label, dataset), why in failed.items()]
-    notes += list(dict.fromkeys(tables.notes + warned))
+    notes += list(dict.fromkeys(tables.notes)) + [w for i, w in enumerate(warned) if w not in warned[:i]]
     return BDSetting(metric, transform, tables.datasets, tables.sequences, notes, failed)
 
 

@@ -169,7 +169,16 @@ def test_missing_anchor_and_disjoint_curves_are_notes(tmp_path):
     write_rd_csv(rd, tmp_path / "results.csv", check_curves=False)
     html = build_report(read_inputs([tmp_path / "results.csv"]), tmp_path / "r",
                         ReportOptions(drill_down=False)).read_text()
-    assert "do not overlap" in html and "HyTIP-PSNR-RGB (no BD-rate)" in html
+    assert "HyTIP-PSNR-RGB (no BD-rate)" in html
+    # one line per flagged curve pair, the files folded away
+    flagged = re.findall(r"<li>(HyTIP-PSNR-RGB [^<]*) <details><summary>files</summary>test ([^<]*)</details></li>",
+                         html)
+    pairs = {(d, s, t) for d, s, t in zip(rd.loc[hytip, "dataset"], rd.loc[hytip, "sequence"],
+                                           rd.loc[hytip, "color_transform"])}
+    assert sorted(text for text, _ in flagged) == sorted(
+        f"HyTIP-PSNR-RGB {d}/{q} {t} psnr_rgb: no overlap: no BD value with the anchor (0% along quality of the "
+        f"joint range)" for d, q, t in pairs)   # 20 dB above the anchor at the same rates: disjoint along quality
+    assert all("results.csv line" in files for _, files in flagged)
     assert "is not monotonic: msssim_rgb 0.5" in html
     html = build_report(read_inputs([tmp_path / "results.csv"]), tmp_path / "s",
                         ReportOptions(anchor="VVenC", drill_down=False)).read_text()

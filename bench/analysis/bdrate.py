@@ -32,7 +32,12 @@ DEFAULT_MIN_OVERLAP = 0.75
 
 
 class OverlapWarning(UserWarning):
-    """Anchor and test overlap on less than the required share of their joint range."""
+    """Anchor and test overlap on less than the required share of their joint range. ``kind`` says along what;
+    ``pairs`` holds every flagged pair as (name, overlap share), the message only the first five."""
+
+    def __init__(self, message: str, kind: str = "", pairs=()):
+        super().__init__(message)
+        self.kind, self.pairs = kind, list(pairs)
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,9 @@ def _warn_overlap(overlap, min_overlap, labels, kind: str) -> None:
                 (labels[i] if labels is not None else f"pair {i}") + f" {overlap[i]:.0%}" for i in indices[:5]
             )
             more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
-            warnings.warn(f"{kind}: {len(indices)} curve pair(s) {what}: {named}{more}", OverlapWarning, stacklevel=4)
+            pairs = [(labels[i] if labels is not None else f"pair {i}", float(overlap[i])) for i in indices]
+            warnings.warn(OverlapWarning(f"{kind}: {len(indices)} curve pair(s) {what}: {named}{more}", kind, pairs),
+                          stacklevel=4)
 
 
 def _log_rate(rate, role: str) -> np.ndarray:
