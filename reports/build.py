@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.analysis.bdrate import DEFAULT_MIN_OVERLAP, METHOD_TEXT, AVERAGING, codec_label
 from bench.analysis.intervals import IntervalOptions
+from bench.analysis.rate_points import exclude_rate_points
 from reports import sections
 from reports.bd import (
     TRANSFORM_NAMES,
@@ -46,6 +47,7 @@ class ReportOptions:
     command: str = ""                # the command line, printed in the page
     notes: tuple = ()                # lines the caller puts first in the summary (what was not run and why)
     intervals: IntervalOptions | None = IntervalOptions()   # every BD-rate's interval (bench.analysis.intervals)
+    exclude_rate_points: tuple = ()  # [CODEC:]POINT specs left out of everything (bench.analysis.rate_points)
 
     def bd_options(self) -> dict:
         return {"method": self.method, "averaging": self.averaging, "msssim_db": self.msssim_db,
@@ -132,9 +134,10 @@ def build_report(inputs: ReportInputs, out_dir, options: ReportOptions = ReportO
     """Render the report of ``inputs`` into ``out_dir``; returns the path of index.html."""
     out_dir = Path(out_dir)
     _clear(out_dir)
-    rd = with_labels(inputs.rd)
+    rd, excluded = exclude_rate_points(inputs.rd, options.exclude_rate_points)
+    rd = with_labels(rd)
     anchor = find_anchor(rd, options.anchor)
-    notes = list(inputs.notes)
+    notes = list(inputs.notes) + ([excluded] if excluded else [])
     if anchor is None:
         notes.append(f"The anchor {options.anchor} is not in the inputs, so there are no BD-rates. Codecs found: "
                      f"{', '.join(sorted(set(rd['label'])))}. Pick one with --anchor (e.g. --anchor "

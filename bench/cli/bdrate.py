@@ -15,6 +15,7 @@ from bench.analysis.bdrate import (
     bd_tables,
 )
 from bench.analysis.intervals import IntervalOptions, bd_tables_with_intervals, interval_text
+from bench.analysis.rate_points import exclude_rate_points
 from bench.analysis.rd_schema import BD_METRICS, load_rd_csvs, write_bd_table_csv
 
 
@@ -44,6 +45,9 @@ def register(subparsers) -> None:
                         help="print BD-rate in %% (default) or BD-quality (dB for PSNR)")
     parser.add_argument("-o", "--output", default="bdrate.csv", help="CSV of the per-dataset values (bdrate.csv)")
     parser.add_argument("--per-sequence", metavar="CSV", help="also write the per-sequence values here")
+    parser.add_argument("--exclude-rate-points", nargs="+", default=[], metavar="[CODEC:]POINT",
+                        help="leave rate points out: POINT (e.g. qp22) of every codec, or CODEC:POINT of one "
+                             "(as DCVC's --rate_exclude)")
     ci = parser.add_argument_group("intervals (--ci)")
     ci.add_argument("--ci", action="store_true",
                     help="give every BD-rate an interval: the widest of bdci's interpolation interval, the spread of "
@@ -54,7 +58,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    rd = load_rd_csvs(args.results)
+    rd, excluded = exclude_rate_points(load_rd_csvs(args.results), args.exclude_rate_points)
     options = dict(method=args.method, averaging=args.average, msssim_db=args.msssim_db, min_overlap=args.min_overlap,
                    allow_protocol_mismatch=args.allow_protocol_mismatch)
     with warnings.catch_warnings(record=True) as caught:
@@ -66,6 +70,8 @@ def run(args) -> int:
     anchor = tables.datasets["anchor"].iloc[0]
     print(f"BD-{args.show} against {anchor}; method {METHOD_TEXT[args.method]}")
     print(f"per dataset: {AVERAGING[args.average]}; {AVERAGE_ROW}: mean of the per-dataset values")
+    if excluded:
+        print(excluded)
     if args.ci:
         print(tables.datasets["interval"].iloc[0])
     value = "bd_rate_pct" if args.show == "rate" else "bd_quality"

@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     parser.add_argument("--tolerance", type=float, default=0.5,
                         help="reproduction verdict: consistent when the published value lies in our BD-rate's interval "
                              "widened by this many percentage points on each side (0.5)")
+    parser.add_argument("--exclude-rate-points", nargs="+", default=[], metavar="[CODEC:]POINT",
+                        help="leave rate points out of every curve, BD value and RD figure: POINT (e.g. qp22) of every "
+                             "codec, or CODEC:POINT of one (as DCVC's --rate_exclude); the report says so")
     parser.add_argument("--no-drill-down", action="store_true", help="leave out the per-sequence section")
     IntervalOptions.add_arguments(parser.add_argument_group(
         "intervals", "every BD-rate's interval: bdci's interpolation interval, the method spread and a bootstrap"))
@@ -65,7 +68,7 @@ def run(args) -> int:
         anchor=args.anchor, method=args.method, averaging=args.average, msssim_db=not args.msssim_linear,
         min_overlap=args.min_overlap, allow_protocol_mismatch=args.allow_protocol_mismatch, tolerance=args.tolerance,
         measure_complexity=args.measure_complexity, drill_down=not args.no_drill_down,
-        intervals=IntervalOptions.from_args(args),
+        intervals=IntervalOptions.from_args(args), exclude_rate_points=tuple(args.exclude_rate_points),
         title=args.title or ("Published data bundled with hytip-bench" if args.published else "hytip-bench report"),
         command="run_bench.py " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else "")
     if args.published:
