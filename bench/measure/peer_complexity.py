@@ -83,17 +83,38 @@ class PeerComplexity:
         return entry
 
 
+class _NoCuda:
+    """Where there is no GPU: a CUDA event, stream or stream context that does nothing, for peers that time their
+    paths or overlap their entropy coding on CUDA streams (DCVC-FM's decoder, DCVC-RT)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 @contextlib.contextmanager
-def _without_cuda_synchronize():
-    """Some peers time their decoder with torch.cuda.synchronize, which fails where there is no GPU."""
+def _without_cuda():
+    """torch.cuda's synchronize, Event, Stream and stream as no-ops while a peer is counted without a GPU."""
     if torch.cuda.is_available():
         yield
         return
-    original, torch.cuda.synchronize = torch.cuda.synchronize, lambda *args, **kwargs: None
+    names = ("synchronize", "Event", "Stream", "stream")
+    originals = {name: getattr(torch.cuda, name) for name in names}
+    for name in names:
+        setattr(torch.cuda, name, _NoCuda)
     try:
         yield
     finally:
-        torch.cuda.synchronize = original
+        for name, original in originals.items():
+            setattr(torch.cuda, name, original)
 
 
 def count_peer(name: str, source: Optional[Path], width: int, height: int,
@@ -109,7 +130,7 @@ def count_peer(name: str, source: Optional[Path], width: int, height: int,
     model, intra = adapter.build(code)
     model.eval()
     frame = torch.ones(1, 3, height, width)
-    with torch.no_grad(), _without_cuda_synchronize():
+    with torch.no_grad(), _without_cuda():
         state = adapter.encode(model, frame, adapter.initial_state(model, frame))
         encode = count_path(model, lambda: adapter.encode(model, frame, state), deconv_rule=deconv_rule)
         decode = count_path(model, lambda: adapter.decode(model, frame, state), deconv_rule=deconv_rule)

@@ -149,21 +149,9 @@ class DCVCFM(_DPBAdapter):
             return model.decompress(None, state, sps)["dpb"]
 
 
-class _NoCudaEvent:
-    """A CUDA event where there is no GPU: DCVC-RT records and waits on them to overlap entropy coding."""
-
-    def record(self, *args, **kwargs):
-        return None
-
-    def wait(self, *args, **kwargs):
-        return None
-
-
 @contextlib.contextmanager
 def _rt_aside(model: nn.Module):
-    """DCVC-RT's entropy coder stands aside (all-zero latents for the decoder, nothing written by the encoder), and
-    where there is no GPU its CUDA streams and events are no-ops."""
-    device = next(model.parameters()).device
+    """DCVC-RT's entropy coder stands aside: all-zero latents for the decoder, nothing written by the encoder."""
     z, y = model.bit_estimator_z, model.gaussian_encoder
     stand_ins = {
         z: {"encode_z": lambda *_, **__: None, "decode_z": lambda *_, **__: None,
@@ -176,10 +164,6 @@ def _rt_aside(model: nn.Module):
         for name, method in methods.items():
             setattr(owner, name, method)
     entropy_coder, model.entropy_coder = model.entropy_coder, _NoStream()
-    cuda = (torch.cuda.Event, torch.cuda.stream)
-    if device.type != "cuda":
-        torch.cuda.Event, torch.cuda.stream = _NoCudaEvent, lambda stream: contextlib.nullcontext()
-        model.get_cuda_stream = lambda *_, **__: None
     try:
         yield
     finally:
@@ -187,8 +171,6 @@ def _rt_aside(model: nn.Module):
             for name in methods:
                 delattr(owner, name)
         model.entropy_coder = entropy_coder
-        torch.cuda.Event, torch.cuda.stream = cuda
-        model.__dict__.pop("get_cuda_stream", None)
 
 
 class DCVCRT(PeerAdapter):
@@ -202,7 +184,7 @@ class DCVCRT(PeerAdapter):
                         "encoder does not synthesise the frame)"),
              ("decode", "decompress, its entropy decoder handing out all-zero latents (not run, not counted)"),
              ("all", "its torch fallback (what runs on the CPU): on CUDA its kernels fold the encoder's first 1x1 "
-                     "convolution into the next one, and its CUDA streams and events are no-ops here"),
+                     "convolution into the next one; without a GPU its CUDA streams and events are no-ops"),
              ("parameters", "buffer: the feature its encoder keeps; its decoder also keeps the decoded frame, which "
                             "the next P-frame does not read"))
     qp = 0
