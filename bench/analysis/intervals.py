@@ -146,6 +146,12 @@ def bootstrap(values: np.ndarray, options: IntervalOptions, key: str) -> tuple[f
     return float(low), float(high)
 
 
+def _envelope(lows: pd.DataFrame, highs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise the lowest of ``lows`` and the highest of ``highs``, missing parts ignored."""
+    with np.errstate(invalid="ignore"):
+        return (np.fmin.reduce(lows.to_numpy(float), axis=1), np.fmax.reduce(highs.to_numpy(float), axis=1))
+
+
 def with_intervals(sequences: pd.DataFrame, datasets: pd.DataFrame, options: IntervalOptions) -> pd.DataFrame:
     """``datasets`` (bd_tables' per-dataset and Average rows) with INTERVAL_COLUMNS, from ``sequences`` (bd_tables'
     per-sequence rows made with PairColumns)."""
@@ -176,11 +182,8 @@ def with_intervals(sequences: pd.DataFrame, datasets: pd.DataFrame, options: Int
     found = pd.concat([per_dataset, pd.DataFrame(average)], ignore_index=True)
     found["method_low"], found["method_high"] = found[per_method].min(axis=1), found[per_method].max(axis=1)
     merged = datasets.merge(found.drop(columns=per_method), how="left", on=keys)
-    lows = merged[[f"{s}_low" for s in SOURCES]].to_numpy(dtype=float)
-    highs = merged[[f"{s}_high" for s in SOURCES]].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        merged["bd_rate_low"] = np.fmin.reduce(np.column_stack([lows, merged["bd_rate_pct"]]), axis=1)
-        merged["bd_rate_high"] = np.fmax.reduce(np.column_stack([highs, merged["bd_rate_pct"]]), axis=1)
+    merged["bd_rate_low"], merged["bd_rate_high"] = _envelope(
+        merged[[f"{s}_low" for s in SOURCES] + ["bd_rate_pct"]], merged[[f"{s}_high" for s in SOURCES] + ["bd_rate_pct"]])
     undefined = merged["bd_rate_pct"].isna()
     merged.loc[undefined, list(INTERVAL_COLUMNS)] = np.nan
     merged["interval"] = options.text()
@@ -194,10 +197,10 @@ def bd_tables_with_intervals(rd: pd.DataFrame, anchor: str, metrics, options: In
     bd_rate_high), the per-dataset table INTERVAL_COLUMNS and an ``interval`` column saying how they were made."""
     tables = bd_tables(rd, anchor, metrics, pair_columns=PairColumns(options), **bd_options)
     sequences = tables.sequences
+    # a sequence's interval: its interpolation interval and the method spread
     parts = sequences[[f"bd_rate_{m}" for m in METHODS] + ["bd_rate_pct"]
                       + (["interpolation_low", "interpolation_high"] if options.interpolation else [])]
-    with np.errstate(invalid="ignore"):   # a sequence's interval: its interpolation interval and the method spread
-        sequences = sequences.assign(bd_rate_low=np.fmin.reduce(parts.to_numpy(float), axis=1),
-                                     bd_rate_high=np.fmax.reduce(parts.to_numpy(float), axis=1))
+    low, high = _envelope(parts, parts)
+    sequences = sequences.assign(bd_rate_low=low, bd_rate_high=high)
     sequences.loc[sequences["bd_rate_pct"].isna(), ["bd_rate_low", "bd_rate_high"]] = np.nan
     return BDTables(sequences, with_intervals(sequences, tables.datasets, options), tables.notes)
