@@ -182,8 +182,8 @@ def with_intervals(sequences: pd.DataFrame, datasets: pd.DataFrame, options: Int
     found = pd.concat([per_dataset, pd.DataFrame(average)], ignore_index=True)
     found["method_low"], found["method_high"] = found[per_method].min(axis=1), found[per_method].max(axis=1)
     merged = datasets.merge(found.drop(columns=per_method), how="left", on=keys)
-    merged["bd_rate_low"], merged["bd_rate_high"] = _envelope(
-        merged[[f"{s}_low" for s in SOURCES] + ["bd_rate_pct"]], merged[[f"{s}_high" for s in SOURCES] + ["bd_rate_pct"]])
+    merged["bd_rate_low"], merged["bd_rate_high"] = _envelope(merged[[f"{s}_low" for s in SOURCES] + ["bd_rate_pct"]],
+                                                              merged[[f"{s}_high" for s in SOURCES] + ["bd_rate_pct"]])
     undefined = merged["bd_rate_pct"].isna()
     merged.loc[undefined, list(INTERVAL_COLUMNS)] = np.nan
     merged["interval"] = options.text()
