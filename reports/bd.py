@@ -103,7 +103,7 @@ def _warning_notes(caught: list) -> list:
     for pair, entry in pairs.items():
         shares = ", ".join(f"{share:.0%} {along}" for along, share in entry["shares"].items())
         verdict = "no overlap: no BD value" if all(v <= 0 for v in entry["shares"].values()) else "short overlap"
-        notes.append({"text": f"{pair}: {verdict} with the anchor ({shares} of the joint range)",
+        notes.append({"text": f"{pair}: {verdict} with the anchor ({shares} of the anchor's range)",
                       "details": entry["details"]})
     return notes
 

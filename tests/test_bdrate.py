@@ -40,7 +40,7 @@ FAU_TEST = ([9787.80, 4469.00, 2451.52, 1356.24], [40.121, 38.651, 36.970, 34.98
     ("akima", -13.343473),
 ])
 def test_tv1_bd_rate(method, expected):
-    with pytest.warns(OverlapWarning, match="74%"):  # TV1's curves overlap on 74 % of their PSNR range
+    with pytest.warns(OverlapWarning, match="74%"):  # TV1's test covers 74 % of the anchor's PSNR range
         assert round(bd_rate(*TV1_ANCHOR, *TV1_TEST, method=method), 6) == expected
 
 
@@ -110,11 +110,17 @@ def test_batch_equals_single_calls():
 
 def test_small_overlap_warns_and_disjoint_is_nan():
     rate, psnr = np.array(TV1_ANCHOR[0]), np.array(TV1_ANCHOR[1])
-    # Shifted by 2/3 of the quality range: an overlap of 1/3 over a union of 5/3 = 20 %.
+    # Shifted by 2/3 of the quality range: the test covers 1/3 of the anchor's range.
     shifted = psnr + (psnr[-1] - psnr[0]) * 2 / 3
-    with pytest.warns(OverlapWarning, match="overlap less than 75%"):
+    with pytest.warns(OverlapWarning, match="cover less than 75% of the anchor's range"):
         result = bd_rate_batch(rate, psnr, rate, shifted)
-    assert result.overlap[0] == pytest.approx(0.2)
+    assert result.overlap[0] == pytest.approx(1 / 3)
+    # A test reaching 1 dB beyond the anchor at both ends covers all of it: the integral runs over the anchor's range.
+    wider = (np.concatenate([[rate[0] * 0.8], rate, [rate[-1] * 1.25]]),
+             np.concatenate([[psnr[0] - 1], psnr, [psnr[-1] + 1]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bd_rate_batch(rate, psnr, *wider).overlap[0] == pytest.approx(1.0)
     assert np.isfinite(result.value[0])
     with pytest.warns(OverlapWarning, match="do not overlap"):
         assert np.isnan(bd_rate(rate, psnr, rate, psnr + 20))

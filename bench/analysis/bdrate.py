@@ -12,8 +12,10 @@ batched form below, which evaluates every pair of a batch in one numpy pass. The
 
 Rates are integrated in log10; BD-rate is ``10**mean_log_difference - 1`` in percent. Negative BD-rate means the
 test needs fewer bits than the anchor. The integration interval is the overlap of the two curves along the
-integration variable; its share of the union is reported, a warning is issued below ``min_overlap`` and the
-result is NaN when the curves do not overlap.
+integration variable. Its share of the anchor's range is reported (how much of the anchor's operating range the
+comparison covers; a test curve reaching beyond the anchor does not shorten it, the integral only runs over the
+common part, and how well that part is sampled shows in the method spread of bench.analysis.intervals); a warning
+is issued below ``min_overlap`` and the result is NaN when the curves do not overlap.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ DEFAULT_MIN_OVERLAP = 0.75
 
 
 class OverlapWarning(UserWarning):
-    """Anchor and test overlap on less than the required share of their joint range. ``kind`` says along what;
+    """Anchor and test overlap on less than the required share of the anchor's range. ``kind`` says along what;
     ``pairs`` holds every flagged pair as (name, overlap share), the message only the first five."""
 
     def __init__(self, message: str, kind: str = "", pairs=()):
@@ -42,7 +44,7 @@ class OverlapWarning(UserWarning):
 
 @dataclass(frozen=True)
 class BDResult:
-    """BD values of a batch of curve pairs; ``overlap`` is the overlap share of the union (0 = disjoint)."""
+    """BD values of a batch of curve pairs; ``overlap``: the share of the anchor's range the test covers (0: disjoint)."""
 
     value: np.ndarray
     overlap: np.ndarray
@@ -177,8 +179,7 @@ def _bd_batch(xa, ya, xt, yt, method, min_overlap, labels, kind: str) -> BDResul
         raise InputError(f"anchor and test batches differ in size ({len(xa)} vs {len(xt)})")
     lo = np.maximum(xa[:, 0], xt[:, 0])
     hi = np.minimum(xa[:, -1], xt[:, -1])
-    union = np.maximum(xa[:, -1], xt[:, -1]) - np.minimum(xa[:, 0], xt[:, 0])
-    overlap = np.maximum(hi - lo, 0.0) / union
+    overlap = np.maximum(hi - lo, 0.0) / (xa[:, -1] - xa[:, 0])
     value = np.full(len(xa), np.nan)
     ok = overlap > 0
     if ok.any():
@@ -192,7 +193,7 @@ def _bd_batch(xa, ya, xt, yt, method, min_overlap, labels, kind: str) -> BDResul
 def _warn_overlap(overlap, min_overlap, labels, kind: str) -> None:
     disjoint = np.flatnonzero(overlap <= 0)
     short = np.flatnonzero((overlap > 0) & (overlap < min_overlap))
-    for indices, what in ((disjoint, "do not overlap; BD is NaN"), (short, f"overlap less than {min_overlap:.0%}")):
+    for indices, what in ((disjoint, "do not overlap; BD is NaN"), (short, f"cover less than {min_overlap:.0%} of the anchor's range")):
         if len(indices):
             named = ", ".join(
                 (labels[i] if labels is not None else f"pair {i}") + f" {overlap[i]:.0%}" for i in indices[:5]

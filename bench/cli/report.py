@@ -44,7 +44,7 @@ def register(subparsers) -> None:
     parser.add_argument("--msssim-linear", action="store_true",
                         help="compute MS-SSIM BD-rates on MS-SSIM itself rather than in dB (figures stay in dB)")
     parser.add_argument("--min-overlap", type=float, default=DEFAULT_MIN_OVERLAP,
-                        help="note curve pairs overlapping on less than this share of their joint range (0.75)")
+                        help="note curve pairs covering less than this share of the anchor's range (0.75)")
     parser.add_argument("--allow-protocol-mismatch", action="store_true",
                         help="compare curves even when frames, intra period, crop, size or colour conversion differ")
     parser.add_argument("--tolerance", type=float, default=0.5,
