@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from functools import partial
 
 import pandas as pd
 
@@ -14,6 +15,7 @@ from bench.analysis.bdrate import (
     METHODS,
     bd_tables,
 )
+from bench.analysis.frame_types import FRAME_TYPE_METHOD, FRAME_TYPE_TEXT, FRAME_TYPES, frame_type_tables
 from bench.analysis.intervals import IntervalOptions, bd_tables_with_intervals, interval_text
 from bench.analysis.rate_points import exclude_rate_points
 from bench.analysis.rd_schema import BD_METRICS, load_rd_csvs, write_bd_table_csv
@@ -38,9 +40,13 @@ def register(subparsers) -> None:
                              "the JVET CTC sheets); 'curve' = BD of the dataset-mean RD curve")
     parser.add_argument("--msssim-db", action="store_true", help="compute MS-SSIM BD values on -10 log10(1 - MS-SSIM)")
     parser.add_argument("--min-overlap", type=float, default=DEFAULT_MIN_OVERLAP,
-                        help="warn when curves overlap on less than this share of their joint range (default 0.75)")
+                        help="warn when the test covers less than this share of the anchor's range (default 0.75)")
     parser.add_argument("--allow-protocol-mismatch", action="store_true",
                         help="compare even when frames, intra period, crop, size or colour conversion differ")
+    parser.add_argument("--frame-type", nargs="+", choices=FRAME_TYPES, default=["all"],
+                        help="BD values of the I-frames only, the P-frames only and/or all frames (default: all, the "
+                             "tables' own rows), as DCVC's --compare_frame_type; I and P are computed from the "
+                             "per-frame records in the records/ folder beside each RESULTS table")
     parser.add_argument("--show", choices=("rate", "quality"), default="rate",
                         help="print BD-rate in %% (default) or BD-quality (dB for PSNR)")
     parser.add_argument("-o", "--output", default="bdrate.csv", help="CSV of the per-dataset values (bdrate.csv)")
@@ -61,22 +67,31 @@ def run(args) -> int:
     rd, excluded = exclude_rate_points(load_rd_csvs(args.results), args.exclude_rate_points)
     options = dict(method=args.method, averaging=args.average, msssim_db=args.msssim_db, min_overlap=args.min_overlap,
                    allow_protocol_mismatch=args.allow_protocol_mismatch)
+    if args.ci:
+        compute = partial(bd_tables_with_intervals, anchor=args.anchor, metrics=args.metric,
+                          options=IntervalOptions.from_args(args), **options)
+    else:
+        compute = partial(bd_tables, anchor=args.anchor, metrics=args.metric, **options)
+    frame_types = list(dict.fromkeys(args.frame_type))
+    by_type = frame_types != ["all"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if args.ci:
-            tables = bd_tables_with_intervals(rd, args.anchor, args.metric, IntervalOptions.from_args(args), **options)
-        else:
-            tables = bd_tables(rd, args.anchor, args.metric, **options)
+        tables = frame_type_tables(rd, frame_types, compute) if by_type else compute(rd)
     anchor = tables.datasets["anchor"].iloc[0]
     print(f"BD-{args.show} against {anchor}; method {METHOD_TEXT[args.method]}")
     print(f"per dataset: {AVERAGING[args.average]}; {AVERAGE_ROW}: mean of the per-dataset values")
     if excluded:
         print(excluded)
+    if by_type:
+        print(FRAME_TYPE_METHOD)
     if args.ci:
         print(tables.datasets["interval"].iloc[0])
     value = "bd_rate_pct" if args.show == "rate" else "bd_quality"
-    for (metric, transform), rows in tables.datasets.groupby(["metric", "color_transform"], sort=False):
-        print(f"\n{metric}, colour transform {transform} ({_unit(metric, args.show)})")
+    datasets = tables.datasets if by_type else tables.datasets.assign(frame_type="all")
+    for (frame_type, metric, transform), rows in datasets.groupby(["frame_type", "metric", "color_transform"],
+                                                                   sort=False):
+        which = f", {FRAME_TYPE_TEXT[frame_type]}" if by_type else ""
+        print(f"\n{metric}, colour transform {transform}{which} ({_unit(metric, args.show)})")
         print(_format_table(rows, value, with_interval=args.ci and args.show == "rate"))
     for note in tables.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -9,7 +9,10 @@ references, as the HyTIP test loop codes them; the streams are decoded and measu
   source converted with the same ColourSpec (whole frame, then cropped, as the HyTIP inputs are made);
 - mode rgb444: the RGB the HyTIP run sees is converted to YUV 4:4:4 10-bit (the ColourSpec's matrix and range) and
   coded (DCVC's suggested RGB anchor); the decoded planes go back to RGB and only RGB metrics are taken.
-bpp = bits / (cropped width * height * frames); kbps = bits * fps / frames / 1000. Each (encoder, sequence, rate)
+bpp = bits / (cropped width * height * frames); kbps = bits * fps / frames / 1000. Each frame's bits (per_frame
+"bits", display order) are its share of its GOP's stream, adding up to the stream's size (encoders.frame_bits); an
+encoder output that does not give them (FrameSizesUnknown) leaves them out and says why in the result's
+"frame_bits_unknown", since only frame-type BD-rate needs them. Each (encoder, sequence, rate)
 is one resumable job of the sweep (bench.sweep); the encoder logs and bitstreams are kept under the output folder. Documented,
 with the exact command lines, in anchors/GENERATION.md.
 """
@@ -24,8 +27,16 @@ import numpy as np
 import torch
 
 from bench.analysis.rd_schema import DCVC_YUV_WEIGHTS
-from bench.codecs.base import YUV_WEIGHTS, SourceSpec, crop_planes, json_number, reference_rgb, summarise
-from bench.codecs.encoders import RawVideo, make_encoder
+from bench.codecs.base import (
+    YUV_WEIGHTS,
+    RateAxis,
+    SourceSpec,
+    crop_planes,
+    json_number,
+    reference_rgb,
+    summarise,
+)
+from bench.codecs.encoders import EncoderFailed, FrameSizesUnknown, RawVideo, make_encoder
 from bench.data.colour import (
     ColourSpec,
     rgb_to_yuv444,
@@ -135,6 +146,10 @@ class ConventionalCodec:
     def default_rates(self) -> tuple[int, ...]:
         return self.backend.default_rates
 
+    @property
+    def rate_axis(self) -> RateAxis:
+        return RateAxis(*self.backend.qp_range, more_bits_up=False)
+
     def spec(self) -> dict:
         return {"kind": "conventional", "encoder": self.encoder, "mode": self.mode, "options": dict(self.options)}
 
@@ -167,7 +182,7 @@ class ConventionalCodec:
         shutil.rmtree(work, ignore_errors=True)  # leftovers of a killed attempt
         work.mkdir(parents=True)
         decoded_path = work / "decoded.yuv"
-        segments, bits, versions = [], 0, set()
+        segments, bits, versions, frame_bits, unknown = [], 0, set(), [], None
         try:
             with open(decoded_path, "wb") as decoded_all, src.open() as reader:
                 for k, (start, count) in enumerate(src.segments()):
@@ -177,6 +192,14 @@ class ConventionalCodec:
                     coded = enc.encode(seg, rate.qp, bitstreams / f"seg{k:02d}{enc.suffix}",
                                        logs / f"seg{k:02d}.encode.log")
                     encoded = time.perf_counter()
+                    try:
+                        sizes = enc.frame_bits(coded.bitstream, coded.log)
+                    except FrameSizesUnknown as exc:
+                        unknown = str(exc)
+                    else:
+                        if len(sizes) != count:
+                            raise EncoderFailed(f"{coded.bitstream}: {len(sizes)} frames found, {count} coded")
+                        frame_bits += sizes
                     out = enc.decode(coded.bitstream, seg, work / f"seg{k:02d}.decoded.yuv",
                                      logs / f"seg{k:02d}.decode.log")
                     decoded_at = time.perf_counter()
@@ -200,6 +223,7 @@ class ConventionalCodec:
         pixels = raw.width * raw.height * src.frames
         plan = src.plan()
         per_frame = {"number": [p.number for p in plan], "type": [p.type for p in plan],
+                     **({} if unknown else {"bits": frame_bits}),
                      **{k: [json_number(x) for x in v] for k, v in per_frame.items()}}
         ffmpeg = {s["reported"].get("ffmpeg") for s in segments} - {None}
         config = enc.describe() + (f" (ffmpeg {ffmpeg.pop()})" if ffmpeg else "")
@@ -212,4 +236,5 @@ class ConventionalCodec:
             "dec_seconds": sum(s["dec_seconds"] for s in segments), "decode_check": "n/a",
             "command": " ; ".join(" ".join(s["command"]) for s in segments[:1]),
             "yuv_weights": DCVC_YUV_WEIGHTS if mode == "yuv420" else "",
+            **({"frame_bits_unknown": unknown} if unknown else {}),
         }

@@ -3,6 +3,7 @@
 Every backend encodes one headerless planar file (`RawVideo`) at one rate point into a raw elementary stream (no
 container, so the file size is the bitstream size), keeps the encoder's and decoder's full output as log files, and
 decodes the stream back to a headerless planar file. The exact command lines are documented in anchors/GENERATION.md.
+`frame_bits` gives each frame's share of the stream (for frame-type BD-rate, bench.analysis.frame_types).
 
 - x264, x265, SVT-AV1 and VVenC run through the ffmpeg of imageio-ffmpeg (or $IMAGEIO_FFMPEG_EXE), constant QP,
   low delay (no frame reordering), no automatic key frames: the caller encodes each intra period separately.
@@ -39,6 +40,10 @@ class EncoderMissing(BenchError):
 
 class EncoderFailed(BenchError):
     """An encoder or decoder ran and failed; the message names its log file."""
+
+
+class FrameSizesUnknown(EncoderFailed):
+    """The encoder's output does not say how the stream splits into frames; the message says what is missing."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,16 @@ class Encoded:
     reported: dict  # what the encoder printed about the result (VTM's summary line; the ffmpeg version)
 
 
+def _whole_stream(bits: list[int], bitstream: Path, where: Path) -> list[int]:
+    """Per-frame bits made to add up to the stream's bits: what the per-frame counts leave out goes to the first (I)
+    frame, whose access unit starts the stream; counts adding up to more than the stream are an error."""
+    total = 8 * bitstream.stat().st_size
+    if not bits or sum(bits) > total:
+        raise EncoderFailed(f"{where}: per-frame sizes of {bitstream} add up to {sum(bits)} bits over {len(bits)} "
+                            f"frames; the stream has {total}")
+    return [bits[0] + total - sum(bits), *bits[1:]]
+
+
 def _run(cmd: list[str], log: Path, what: str) -> str:
     """Run a command with its stdout and stderr kept in `log`; a non-zero exit raises naming the log."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +139,9 @@ def _ffmpeg_encoders(ffmpeg: str) -> frozenset[str]:
     return frozenset(m.group(1) for m in re.finditer(r"^\s*V\S*\s+(\S+)", out, re.MULTILINE))
 
 
+_NOPTS = -(1 << 63)  # ffmpeg's AV_NOPTS_VALUE: a parser that gives no presentation time (VVC)
+
+
 def _ffmpeg_path() -> str:
     from bench.data.readers import ffmpeg_exe
 
@@ -144,6 +162,7 @@ class FFmpegEncoder:
     suffix = ""
     input_formats = ()
     default_rates = ()
+    qp_range = (0, 51)  # the QPs the encoder takes (inclusive); rate matching searches within it
     version_pattern = ""  # regex over the log (and the bitstream head) whose group 1 is the library version
 
     @property
@@ -188,6 +207,25 @@ class FFmpegEncoder:
         return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log,
                        library.group(1) if library else "unknown", {"ffmpeg": ffmpeg.group(1) if ffmpeg else "unknown"})
 
+    def frame_bits(self, bitstream: Path, log: Path) -> list[int]:
+        """Bits of each frame in display order: the sizes of the packets ffmpeg's parser cuts the raw stream into (one
+        access unit or temporal unit per frame; the stream headers ride in the first). The encoders do not reorder
+        frames (see options), so decode order is display order. The listing is kept beside the encoder's `log`."""
+        listing = log.with_suffix(".packets.log")
+        # Quiet (-v error -nostats): ffmpeg's own messages would share the listing's file and could split its lines.
+        cmd = [self.exe, "-nostdin", "-v", "error", "-nostats", "-f", self.muxer, "-i", str(bitstream), "-map", "0:v:0",
+               "-c", "copy", "-f", "framecrc", "-"]
+        text = _run(cmd, listing, f"{self.name} packet listing (ffmpeg)")
+        # framecrc: "stream, dts, pts, duration, size, checksum" per packet
+        packets = [[f.strip() for f in line.split(",")] for line in text.splitlines()
+                   if re.match(r"\d+,\s*-?\d+,", line)]
+        pts = [int(p[2]) for p in packets]
+        if all(t != _NOPTS for t in pts) and any(b <= a for a, b in zip(pts, pts[1:])):
+            raise EncoderFailed(f"{listing}: packets of {bitstream} are not in display order")
+        # A raw stream's packets are its bytes cut into pieces (the sum is the file size for .264, .265, .obu and .266
+        # streams of these encoders); bytes a parser skipped would go to the first (I) frame (_whole_stream).
+        return _whole_stream([8 * int(p[4]) for p in packets], bitstream, listing)
+
     def decode(self, bitstream: Path, like: RawVideo, out: Path, log: Path) -> RawVideo:
         """Decode to raw planes in the format that was encoded; ffmpeg's native decoder, no conversion."""
         cmd = [self.exe, "-nostdin", "-y", "-i", str(bitstream), "-fps_mode", "passthrough", "-f", "rawvideo",
@@ -224,6 +262,7 @@ class SVTAV1(FFmpegEncoder):
     name, codec, library, muxer, suffix = "svtav1", "SVT-AV1", "libsvtav1", "obu", ".obu"
     input_formats = ("yuv420p", "yuv420p10le")
     default_rates = (27, 35, 43, 51)  # AV1 qindex-scaled QP 0..63; spans about the bitrates of VTM QP 22..37
+    qp_range = (1, 63)
     version_pattern = r"SVT-AV1 Encoder Lib (v\S+)"
 
     def options(self, qp):
@@ -234,6 +273,7 @@ class VVenC(FFmpegEncoder):
     name, codec, library, muxer, suffix = "vvenc", "VVenC", "libvvenc", "vvc", ".266"
     input_formats = ("yuv420p10le",)  # the ffmpeg wrapper accepts only 10-bit 4:2:0
     default_rates = (22, 27, 32, 37)
+    qp_range = (0, 63)
     version_pattern = r"libvvenc version: (\S+)"
 
     def options(self, qp):
@@ -248,6 +288,10 @@ _VTM_VERSION = re.compile(r"VTM Encoder Version (\S+)")
 # EncoderApp ends with a "Total Frames | Bitrate Y-PSNR U-PSNR V-PSNR YUV-PSNR" header and a row marked "a" (all
 # frames); rows marked i/p/b (per slice type, at higher verbosity) are not matched.
 _VTM_SUMMARY = re.compile(r"Total Frames \|.*\n\s*(\d+)\s+a\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)")
+
+
+# EncoderApp's line per coded picture: "POC    3 LId:  0 TId: 0 ( TRAIL, B-SLICE, QP 28 )        296 bits [Y ...".
+_VTM_POC = re.compile(r"^POC\s+(\d+)\s+LId:.*?\)\s+(\d+) bits", re.MULTILINE)
 
 
 def parse_vtm_log(text: str) -> dict:
@@ -276,6 +320,7 @@ class VTM:
     suffix = ".bin"
     input_formats = ("yuv420p", "yuv420p10le", "yuv444p10le")
     default_rates = (22, 27, 32, 37)
+    qp_range = (0, 63)
 
     def _paths(self) -> dict[str, str | None]:
         return {"encoder": self.encoder_app or os.environ.get(VTM_ENV["encoder"]),
@@ -320,6 +365,23 @@ class VTM:
         if reported["frames"] != src.frames:
             raise EncoderFailed(f"VTM EncoderApp coded {reported['frames']} frames, expected {src.frames}; see {log}")
         return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log, reported.pop("version"), reported)
+
+    def frame_bits(self, bitstream: Path, log: Path) -> list[int]:
+        """Bits of each picture in display (POC) order from EncoderApp's per-picture lines in its `log`. VTM counts a
+        picture's NAL units without the Annex-B start codes and without SEI messages (its analyser's rule), so the
+        file's remaining bytes, all frames' start codes and SEI, are put on the first (I) frame (_whole_stream)."""
+        pictures = {}
+        for poc, bits in _VTM_POC.findall(log.read_text(encoding="utf-8", errors="replace")):
+            if int(poc) in pictures:
+                raise EncoderFailed(f"{log}: POC {poc} is reported twice; one EncoderApp run per log is expected")
+            pictures[int(poc)] = int(bits)
+        if not pictures:
+            raise FrameSizesUnknown(f"{log}: VTM EncoderApp printed no per-picture 'POC ... bits' lines (run at its "
+                                    "default verbosity), so the frames' sizes are unknown")
+        if sorted(pictures) != list(range(len(pictures))):
+            raise EncoderFailed(f"{log}: per-picture lines have POCs {sorted(pictures)}, "
+                                f"expected 0..{len(pictures) - 1}")
+        return _whole_stream([pictures[poc] for poc in range(len(pictures))], bitstream, log)
 
     def decode(self, bitstream: Path, like: RawVideo, out: Path, log: Path) -> RawVideo:
         """DecoderApp writes 10-bit planes (-d 10) of the coded chroma format."""
