@@ -23,6 +23,7 @@ from reports.complexity import Axis, has_complexity, measure_hytip, measured_con
 from reports.figures import CodecStyles, complexity_figure, save, speed_figure
 from reports.inputs import ReportInputs
 from reports.published import PUBLISHED_ANCHOR, published_axis, published_sections
+from reports.rate_choice import dense_table, matching_table
 from reports.reproduction import load_published, reproduction
 from reports.speed import speed_view
 from reports.tables import Table
@@ -194,8 +195,18 @@ def build_report(inputs: ReportInputs, out_dir, options: ReportOptions = ReportO
         "drilldown": sections.drilldown(rd, settings, inputs.records, styles, out_dir) if options.drill_down else [],
         "provenance": [sections.view_table(t, out_dir) for t in sections.provenance_tables(rd, order, inputs.files)],
         "sweeps": sections.sweep_blocks(inputs.sweeps),
+        "rate_points": _rate_points_view(inputs, rd, anchor, options, out_dir),
     }
     return _render(out_dir, page)
+
+
+def _rate_points_view(inputs: ReportInputs, rd: pd.DataFrame, anchor, options: ReportOptions, out_dir: Path):
+    """How the rate points were chosen (matched to the anchor) and the dense-curve check, where the inputs have them."""
+    matched = matching_table(inputs.rate_matches)
+    dense, notes = dense_table(rd, anchor, dict(method=options.method, averaging=options.averaging,
+                                                msssim_db=options.msssim_db))
+    tables = [sections.view_table(t, out_dir) for t in (matched, dense) if t is not None]
+    return {"tables": tables, "notes": notes} if tables or notes else None
 
 
 def _facts(rd: pd.DataFrame, settings: list) -> list:
@@ -275,7 +286,7 @@ def build_published_report(out_dir, options: ReportOptions = ReportOptions(), co
                               "run here; the complexity counts are hytip-bench's, on each codec's architecture "
                               "(sources under the trade-off)")],
         "inputs": None, "headline": None, "settings": [], "complexity": complexity, "reproduction": None,
-        "published": [sections.view_table(t, out_dir) for t in tables], "drilldown": [], "provenance": [],
+        "published": [sections.view_table(t, out_dir) for t in tables], "drilldown": [], "rate_points": None, "provenance": [],
         "sweeps": [],
     }
     return _render(out_dir, page)

@@ -2,7 +2,8 @@
 
 Every table goes through bench.analysis.rd_schema, so a missing, unreadable or malformed file raises ``InputError``
 naming it. A sweep folder holds ``results.csv`` (or ``results.parquet``), ``records/<job>.json`` (per-frame data for
-the drill-down), ``complexity.json`` and ``sweep.json``; only the results table is required.
+the drill-down), ``complexity.json``, ``sweep.json`` and, for matched rate points, ``rate_match.json``; only the
+results table is required.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class ReportInputs:
     failed_jobs: list = field(default_factory=list)   # (record file, key, error) of failed jobs
     complexity: list = field(default_factory=list)    # complexity.json configurations, each with its "file"
     sweeps: list = field(default_factory=list)        # (sweep.json path, its content)
+    rate_matches: list = field(default_factory=list)  # (rate_match.json path, its content): matched rate points
     files: list = field(default_factory=list)         # InputFile of every table read
     notes: list = field(default_factory=list)         # problems that do not stop the report
 
@@ -136,12 +138,17 @@ def _read_sweep_folder(folder: Path, inputs: ReportInputs, add_table) -> None:
     results = next((folder / n for n in ("results.csv", "results.parquet") if (folder / n).is_file()), None)
     if results is None:
         raise InputError(f"{folder}: a sweep folder needs results.csv or results.parquet; neither is there")
-    add_table(results, "sweep results", read_results_table(results))
+    table = read_results_table(results)
+    add_table(results, "sweep results", table)
+    # Only the table's own jobs: a store keeps the records of other configurations and of rate-matching probes.
+    jobs = set(table["job"].dropna()) if "job" in table else None
     for path in sorted((folder / "records").glob("*.json")):
         record = _read_json(path)
         if not isinstance(record, dict) or "status" not in record:
             raise InputError(f"{path}: not a job record (expected an object with 'status')")
         if record["status"] == "done":
+            if jobs is not None and record.get("key", path.stem) not in jobs:
+                continue
             result = record.get("result")
             if not isinstance(result, dict) or not isinstance(result.get("row"), dict):
                 raise InputError(f"{path}: a done record needs result.row (the results row of the job)")
@@ -150,6 +157,11 @@ def _read_sweep_folder(folder: Path, inputs: ReportInputs, add_table) -> None:
             inputs.failed_jobs.append((str(path), record.get("key", path.stem), str(record.get("error", "no error text"))))
     if (folder / "complexity.json").is_file():
         inputs.complexity += read_complexity(folder / "complexity.json")
+    if (folder / "rate_match.json").is_file():
+        match = _read_json(folder / "rate_match.json")
+        if not isinstance(match, dict) or not isinstance(match.get("choices"), list):
+            raise InputError(f"{folder / 'rate_match.json'}: expected an object with 'choices' (bench.sweep.rate_match)")
+        inputs.rate_matches.append((str(folder / "rate_match.json"), match))
     if (folder / "sweep.json").is_file():
         sweep = _read_json(folder / "sweep.json")
         if not isinstance(sweep, dict):

@@ -39,7 +39,7 @@ RESULT_FLOAT_COLUMNS = ("psnr_rgb_from_mse", "psnr_y_from_mse", "psnr_u_from_mse
                         "psnr_yuv_from_mse", "enc_seconds", "dec_seconds", "input_wait_seconds")
 RESULT_TEXT_COLUMNS = ("model", "rate_mode", "decode_check", "averaging", "scene_cuts", "job", "config_sha256",
                        "project_version", "git_commit", "checkpoint_sha256", "torch_version", "cuda_version",
-                       "cudnn_version", "device", "threads", "codec_command")
+                       "cudnn_version", "device", "threads", "codec_command", "rate_selection")
 RESULT_COLUMNS = RESULT_INT_COLUMNS + RESULT_FLOAT_COLUMNS + RESULT_TEXT_COLUMNS
 # The sequence name of a curve that a source publishes only as a dataset mean.
 DATASET_MEAN = "avg"

@@ -2,11 +2,13 @@
 
 It runs the real sweep (the `run` pipeline) with a small protocol: a 448x256 centre crop of the bundled clip, one
 GOP, both colour transforms; x264, x265, SVT-AV1 and VVenC through ffmpeg at 4 QPs each, with real bitstreams
-decoded and measured. VVenC stands in as the anchor (no VTM binary here). HyTIP joins when the official PSNR-RGB
-checkpoint is found (models/, the user cache, --checkpoint) or can be fetched (unless --offline); the demo then
-codes fewer frames so that it still fits the time. Without a checkpoint it says so, and HyTIP's complexity is still
-measured from the architecture. It renders the HTML report of the run and the report of the published data, and
-prints where they and the results table are. A rerun reuses every finished job.
+decoded and measured. VVenC stands in as the anchor (no VTM binary here) and codes its own 4 QPs; the other
+encoders' QPs are matched to its range (bench.sweep.rate_match), so that no curve pair of the report falls short of
+the anchor's range. HyTIP joins when the official PSNR-RGB checkpoint is found (models/, the user cache,
+--checkpoint) or can be fetched (unless --offline), at its 4 protocol points (probing it on a CPU would take
+minutes); the demo then codes fewer frames so that it still fits the time. Without a checkpoint it says so, and
+HyTIP's complexity is still measured from the architecture. It renders the HTML report of the run and the report of
+the published data, and prints where they and the results table are. A rerun reuses every finished job.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from bench.sweep.config import SweepConfig
 CROP = (448, 256)
 FRAMES = 32         # one GOP with the conventional codecs only
 HYTIP_FRAMES = 8    # one GOP when HyTIP (about 2.5 s per 448x256 frame on 2 CPU cores) joins
-ANCHOR = "VVenC"
+ANCHOR, ANCHOR_CODEC = "VVenC", "vvenc"
 ANCHOR_NOTE = "VVenC stands in as the anchor on the bundled clip: no VTM-17.0 binary is available here"
 
 
@@ -46,7 +48,9 @@ def demo_config(checkpoint: str | None, frames: int, threads: int | None) -> Swe
     codecs = [{"codec": name} for name in DEFAULT_ENCODERS]
     if checkpoint:
         codecs.insert(0, {"codec": "hytip", "model": "PSNR-RGB", "checkpoint": checkpoint})
+    matched = [name for name in DEFAULT_ENCODERS if name != ANCHOR_CODEC]
     return SweepConfig(codecs=codecs, input={"path": "bundled", "name": "BigBuckBunny", "dataset": "bundled-clip"},
+                       rate_points={"mode": "match", "anchor": ANCHOR_CODEC, "codecs": matched},
                        color_transforms=list(COLOR_TRANSFORMS),
                        protocol={"frames": frames, "intra_period": frames, "crop_size": list(CROP)},
                        rate_mode="estimated", execution={"devices": "auto", "threads": threads, "encoder_jobs": 2},
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     frames = args.frames or (HYTIP_FRAMES if checkpoint else FRAMES)
     out = Path(args.out)
     print(f"demo: {BUNDLED_CLIP['content']}; {CROP[0]}x{CROP[1]} centre crop, {frames} frames (one GOP), "
-          f"BT601 and BT709; x264, x265, SVT-AV1, VVenC at 4 QPs each, real bitstreams decoded and measured")
+          f"BT601 and BT709; x264, x265, SVT-AV1, VVenC at 4 QPs each (VVenC's own, the others' matched to its "
+          "range), real bitstreams decoded and measured")
     print(f"  {hytip_line}" + ("; estimated rates" if checkpoint else ""))
     print(f"  {ANCHOR_NOTE}")
     code = run_sweep(demo_config(checkpoint, frames, args.threads), out / "sweep", progress=not args.no_progress,

@@ -18,7 +18,8 @@ from bench.data.catalog import COLOR_TRANSFORMS
 from bench.data.colour import FILTERS
 from bench.errors import InputError
 from bench.sweep.config import SweepConfig, codec_objects, expand, preflight
-from bench.sweep.jobs import check_configs, run_jobs
+from bench.sweep.jobs import RunSummary, check_configs, run_jobs
+from bench.sweep.rate_match import FILE, match_rates
 from bench.sweep.runner import MODEL_LANE, lanes, make_jobs
 from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
 from hytip.codec import KERNELS
@@ -63,7 +64,10 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
                                          "fps": args.fps}, []
         config.input = {k: v for k, v in config.input.items() if v}
     if args.rate_points:
-        config.rate_points = [_rate_point(text) for text in args.rate_points]
+        config.rate_points = _rate_points(args.rate_points)
+    if args.match_anchor is not None:
+        config.rate_points = {"mode": "match", "per": args.match_per,
+                              **({"anchor": args.match_anchor} if args.match_anchor else {})}
     for flag, key in (("frames", "frames"), ("intra_period", "intra_period"), ("crop_multiple", "crop_multiple")):
         if getattr(args, flag) is not None:
             config.protocol[key] = getattr(args, flag)
@@ -111,6 +115,16 @@ def _size(text: str) -> list[int]:
     return [int(width), int(height)]
 
 
+def _rate_points(texts: list[str]):
+    """--rate-points: HyTIP's I:QP points, or dense / dense:N (N points per codec, bench.sweep.rate_selection)."""
+    if texts[0].startswith("dense"):
+        _, sep, n = texts[0].partition(":")
+        if len(texts) > 1 or sep and not n.isdigit():
+            raise InputError(f"--rate-points {' '.join(texts)}: dense takes one optional count, e.g. dense:24")
+        return {"mode": "dense", **({"points": int(n)} if sep else {})}
+    return [_rate_point(text) for text in texts]
+
+
 def _rate_point(text: str) -> dict:
     i, sep, q = text.partition(":")
     try:
@@ -122,44 +136,41 @@ def _rate_point(text: str) -> dict:
 def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: bool = False, progress: bool = True,
               executor: str = "local", slurm: dict | None = None, hytip_architecture: bool = False) -> int:
     """The sweep into `out`; exit status 0, or 1 when a job failed. `hytip_architecture`: count HyTIP's complexity
-    into complexity.json even when HyTIP is not swept (it needs no weights)."""
+    into complexity.json even when HyTIP is not swept (it needs no weights). With `rate_points: match` the anchor's
+    jobs run first, then the probes choose the other codecs' points (bench.sweep.rate_match)."""
     problems = preflight(config)
     if problems:
         raise problems[0] if len(problems) == 1 else InputError(
             f"the sweep cannot start ({len(problems)} problems):\n  " + "\n  ".join(map(str, problems)))
-    specs = expand(config)
+    matching = config.selection.mode == "match"
+    specs = expand(config, only=config.match_anchor() if matching else None)
     jobs = make_jobs(specs, out, config.rate_mode)
-    frames = sum(s.frames for s in specs)
-    pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs)
     execution = config.execution
     batch = execution.get("rate_point_batch", "auto")
     if dry_run:
-        for spec, job in zip(specs, jobs):
-            print(f"{job.key}  ({job.lane}, {spec.frames} frames {spec.source.crop.width}x{spec.source.crop.height})")
-        hytip_pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs
-                           if s.codec["kind"] == "hytip")
-        print(f"{len(jobs)} jobs, {frames} frames to code ({pixels / 1e6:.1f} Mpixel); HyTIP encoding about "
-              f"{hytip_pixels * HYTIP_KMAC_PER_PIXEL / 1e9:.2f} TMAC ({HYTIP_KMAC_PER_PIXEL} kMAC/pixel, ptflops; "
-              "2.6 TMAC per 1080p P-frame)")
-        if any(job.batch for job in jobs):
-            model = [lane for lane in lanes(execution.get("devices", "auto"), batch=batch) if lane.kind == MODEL_LANE]
-            print("HyTIP rate points of a sequence per batch: " +
-                  ", ".join(f"{lane.batch} on {lane.device}" for lane in model))
+        _dry_run(specs, jobs, execution, batch)
+        if matching:
+            print(f"rate_points match: the jobs above are the anchor's; the other codecs' rate points are chosen "
+                  f"after them, from probes of each {config.selection.per}'s first GOP (bench.sweep.rate_match)")
         return 0
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    if executor == "slurm":
-        from bench.sweep.slurm import run_on_slurm
-
-        if not force:
-            check_configs(jobs, out / "records")  # refuse here, not inside every array task
-        summary = run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), force=force,
-                               batch=batch, **(slurm or {}))
-    else:
-        summary = run_jobs(jobs, out / "records", lanes=lanes(execution.get("devices", "auto"),
-                                                              execution.get("encoder_jobs", 1),
-                                                              batch=batch),
-                           desc="sweep", progress=progress, force=force)
+    summary = _execute(jobs, out, config, executor, slurm, force, progress)
+    if matching:
+        if not summary.ok:
+            _report_failed(summary, out)
+            print("rate matching needs the anchor's results: fix the failed job(s) above and rerun")
+            return 1
+        model_lane = lanes(execution.get("devices", "auto"), batch=batch)[0]
+        chosen, probed = match_rates(config, out, write_results(out, jobs), device=model_lane.device)
+        anchor_keys = {job.key for job in jobs}
+        specs = expand(config, chosen)
+        jobs = make_jobs(specs, out, config.rate_mode)
+        rest = _execute([j for j in jobs if j.key not in anchor_keys], out, config, executor, slurm, force, progress)
+        probed = [key for key in rest.skipped if key in probed]   # coded in this call, as a probe
+        summary = RunSummary({**summary.done, **rest.done}, summary.skipped + [k for k in rest.skipped
+                                                                                if k not in probed],
+                             summary.ran + rest.ran + probed, rest.failed)
     table = write_results(out, jobs)
     remove_empty_work(out)
     write_complexity(out, codec_objects(config), table, execution.get("complexity_counters", ("ptflops",)),
@@ -170,10 +181,47 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
                                       "failed": summary.failed, "coded_frames": done_frames, "seconds": elapsed})
     print(f"sweep: {len(summary.ran)} done, {len(summary.skipped)} skipped (done before), {len(summary.failed)} failed "
           f"of {len(jobs)} jobs; {done_frames} coded frames in the table; {elapsed:.1f} s")
+    _report_failed(summary, out)
+    print(f"results: {out / 'results.csv'} and {out / 'results.parquet'}; complexity: {out / 'complexity.json'}"
+          + (f"; rate matching: {out / FILE}" if matching else ""))
+    return 0 if summary.ok else 1
+
+
+def _dry_run(specs, jobs, execution, batch) -> None:
+    frames = sum(s.frames for s in specs)
+    pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs)
+    for spec, job in zip(specs, jobs):
+        print(f"{job.key}  ({job.lane}, {spec.frames} frames {spec.source.crop.width}x{spec.source.crop.height})")
+    hytip_pixels = sum(s.frames * s.source.crop.width * s.source.crop.height for s in specs
+                       if s.codec["kind"] == "hytip")
+    print(f"{len(jobs)} jobs, {frames} frames to code ({pixels / 1e6:.1f} Mpixel); HyTIP encoding about "
+          f"{hytip_pixels * HYTIP_KMAC_PER_PIXEL / 1e9:.2f} TMAC ({HYTIP_KMAC_PER_PIXEL} kMAC/pixel, ptflops; "
+          "2.6 TMAC per 1080p P-frame)")
+    if any(job.batch for job in jobs):
+        model = [lane for lane in lanes(execution.get("devices", "auto"), batch=batch) if lane.kind == MODEL_LANE]
+        print("HyTIP rate points of a sequence per batch: " +
+              ", ".join(f"{lane.batch} on {lane.device}" for lane in model))
+
+
+def _execute(jobs, out: Path, config: SweepConfig, executor: str, slurm: dict | None, force: bool,
+             progress: bool) -> RunSummary:
+    execution = config.execution
+    batch = execution.get("rate_point_batch", "auto")
+    if executor == "slurm":
+        from bench.sweep.slurm import run_on_slurm
+
+        if not force:
+            check_configs(jobs, out / "records")  # refuse here, not inside every array task
+        return run_on_slurm(jobs, out, encoder_jobs=execution.get("encoder_jobs", 1), force=force,
+                            batch=batch, **(slurm or {}))
+    return run_jobs(jobs, out / "records", lanes=lanes(execution.get("devices", "auto"),
+                                                       execution.get("encoder_jobs", 1), batch=batch),
+                    desc="sweep", progress=progress, force=force)
+
+
+def _report_failed(summary: RunSummary, out: Path) -> None:
     for key, error in summary.failed.items():
         print(f"  failed {key}: {error} (record {out / 'records' / (key + '.json')}; rerun to retry)")
-    print(f"results: {out / 'results.csv'} and {out / 'results.parquet'}; complexity: {out / 'complexity.json'}")
-    return 0 if summary.ok else 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,7 +254,14 @@ def register(subparsers) -> None:
     what.add_argument("--fps", type=float, help="frame rate of --input when the file does not state it")
     what.add_argument("--data-root", help="folder holding the test sets (default $HYTIP_DATA_ROOT)")
     what.add_argument("--catalog", nargs="+", default=[], metavar="YAML", help="extra catalogue file(s)")
-    what.add_argument("--rate-points", nargs="+", metavar="I:QP", help="HyTIP rate points (default 0:0 21:21 42:42 63:63)")
+    what.add_argument("--rate-points", nargs="+", metavar="I:QP",
+                      help="HyTIP rate points (default 0:0 21:21 42:42 63:63), or dense[:N]: N points (default 16) "
+                           "evenly spaced over each codec's protocol span, its own points included")
+    what.add_argument("--match-anchor", nargs="?", const="", metavar="CODEC",
+                      help="choose every other codec's rate points so that its curve covers the anchor's (default "
+                           "anchor: vtm, else vvenc of the sweep), from probes of the first GOP")
+    what.add_argument("--match-per", choices=("sequence", "dataset"), default="sequence",
+                      help="with --match-anchor: one choice per sequence (default) or per dataset")
     what.add_argument("--qps", type=int, nargs="+", help="QPs of the conventional encoders (default: per encoder)")
     what.add_argument("--color-transforms", nargs="+", choices=COLOR_TRANSFORMS)
     proto = p.add_argument_group("protocol")

@@ -89,6 +89,26 @@ class RatePoint:
         return f"qp{self.qp}" if self.i_quality is None else f"i{self.i_quality}-qp{self.qp}"
 
 
+@dataclass(frozen=True)
+class RateAxis:
+    """The integer a codec's rate points are made from: HyTIP's index (I-frame quality = P-frame QP index, more bits
+    as it grows), an encoder's QP (fewer bits as it grows). Rate matching and dense curves walk along it."""
+
+    low: int
+    high: int
+    more_bits_up: bool
+    paired: bool = False     # HyTIP: the value is both the I-frame quality and the P-frame QP index
+
+    def point(self, value: int) -> RatePoint:
+        return RatePoint(value, value) if self.paired else RatePoint(value)
+
+    def value(self, rate: RatePoint) -> int:
+        return rate.qp
+
+    def contains(self, value: int) -> bool:
+        return self.low <= value <= self.high
+
+
 class SequenceCodec(Protocol):
     """A codec of the sweep. `spec()` is a JSON dict that rebuilds it in a worker (bench.codecs.registry) and, with
     the checkpoint's or encoder's identity, keys its results; `check()` raises a BenchError naming what is missing."""

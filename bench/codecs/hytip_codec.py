@@ -23,10 +23,19 @@ import torch
 from tqdm import tqdm
 
 import hytip
-from bench.codecs.base import SourceSpec, frame_metrics, json_number, reference_planes, reference_rgb, summarise
+from bench.codecs.base import (
+    RateAxis,
+    SourceSpec,
+    frame_metrics,
+    json_number,
+    reference_planes,
+    reference_rgb,
+    summarise,
+)
 from bench.data.colour import ColourSpec
 from bench.data.prefetch import Prefetch
 from bench.errors import InputError
+from hytip.bitstream import MAX_INDEX
 from hytip.codec import KERNELS
 from hytip.fast import FAST_KERNELS, uses_nnpack
 
@@ -134,6 +143,10 @@ class HytipCodec:
 
     def check_source(self, source: SourceSpec) -> None:
         pass  # HyTIP codes RGB from any source
+
+    @property
+    def rate_axis(self) -> RateAxis:
+        return RateAxis(0, MAX_INDEX, more_bits_up=True, paired=True)
 
     def code(self, source: SourceSpec, rate, spec: ColourSpec, *, rate_mode: str, folders: dict,
              device: str = "cpu") -> dict:

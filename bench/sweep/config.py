@@ -13,7 +13,8 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
     sequences: {UVG: [Beauty]}         #   only these sequences of a dataset
     input: {path: bundled, name: bbb, dataset: clip}   # one file instead of datasets (a raw .yuv needs width,
                                                        # height, pix_fmt, fps)
-    rate_points: [{i_quality: 0, qp: 0}, ...]          # HyTIP (default: bench.codecs.hytip_codec.DEFAULT_RATE_POINTS)
+    rate_points: [{i_quality: 0, qp: 0}, ...]          # HyTIP (default: bench.codecs.hytip_codec.DEFAULT_RATE_POINTS);
+                                                       # or match / dense (bench.sweep.rate_selection)
     color_transforms: [BT601, BT709]   # native-RGB sources (HEVC-RGB) are coded once, as native-RGB
     protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}   # or crop_size: [448, 256];
                                        # color_filter: nearest|bilinear|bicubic|ffmpeg overrides the transform's
@@ -41,6 +42,7 @@ from bench.data.colour import FILTERS, ColourSpec
 from bench.data.protocol import CROP_FACTOR, GOP_SIZE, TEST_FRAMES
 from bench.data.readers import open_source
 from bench.errors import BenchError, InputError
+from bench.sweep.rate_selection import RateSelection, parse_rate_points
 
 NATIVE_RGB = "native-RGB"
 TOP_KEYS = {"name", "codecs", "datasets", "sequences", "input", "rate_points", "color_transforms", "protocol",
@@ -56,7 +58,7 @@ class SweepConfig:
     datasets: list[str] = field(default_factory=list)
     sequences: dict[str, list[str]] = field(default_factory=dict)
     input: dict | None = None
-    rate_points: list[dict] | None = None
+    rate_points: list[dict] | str | dict | None = None
     color_transforms: list[str] = field(default_factory=lambda: list(COLOR_TRANSFORMS))
     protocol: dict = field(default_factory=dict)
     rate_mode: str = "estimated"
@@ -127,6 +129,28 @@ class SweepConfig:
             raise InputError(f"execution rate_point_batch: expected auto or a positive integer, found {batch!r}")
         if not self.datasets and not self.input:
             raise InputError("the sweep has no sequences: give --dataset or --input (datasets: or input: in a config)")
+        if self.selection.mode == "match":
+            self.match_anchor()
+
+    @property
+    def selection(self) -> RateSelection:
+        return parse_rate_points(self.rate_points)
+
+    def match_anchor(self) -> int:
+        """The index in codecs of the anchor that rate points are matched to (named, else vtm, else vvenc)."""
+        names = [entry["codec"] for entry in self.codecs]
+        wanted = self.selection.anchor
+        for name in ([wanted] if wanted else ["vtm", "vvenc"]):
+            if name in names:
+                if names.count(name) > 1:
+                    raise InputError(f"rate_points match: the anchor {name} appears {names.count(name)} times in "
+                                     "codecs; keep one")
+                return names.index(name)
+        if wanted:
+            raise InputError(f"rate_points match: the anchor {wanted!r} is not among the sweep's codecs "
+                             f"({', '.join(names)}); add it, its own rate points are coded first")
+        raise InputError("rate_points match: no anchor among the sweep's codecs; add vtm or vvenc, or name one "
+                         "(rate_points: {mode: match, anchor: x265}, --match-anchor x265)")
 
 
 @dataclass(frozen=True)
@@ -137,6 +161,7 @@ class JobSpec:
     color_transform: str   # BT601, BT709 or native-RGB
     colour: ColourSpec
     identity: dict         # what the result depends on besides source, rate and colour
+    rate_selection: str = "fixed"   # how the rate point was chosen (bench.sweep.rate_selection); not in the hash
 
     @property
     def frames(self) -> int:
@@ -144,8 +169,14 @@ class JobSpec:
 
 
 def codec_objects(config: SweepConfig) -> list:
-    """The configured codecs, each with the rate points it is swept over."""
+    """The configured codecs, each with the rate points it is swept over (before matching: its protocol's)."""
+    return [(codec, rates) for codec, rates, _ in codec_plans(config)]
+
+
+def codec_plans(config: SweepConfig) -> list:
+    """(codec, rate points, protocol rate points) per configured codec: dense curves add points to the protocol's."""
     threads = config.execution.get("threads")
+    selection = config.selection
     out = []
     for entry in config.codecs:
         if entry["codec"] == "hytip":
@@ -156,14 +187,17 @@ def codec_objects(config: SweepConfig) -> list:
                                  f"models/{model}.pth.tar or the cache (run_bench.py fetch-weights)")
             codec = make_codec({"kind": "hytip", "checkpoint": str(checkpoint), "model": model,
                                 "threads": entry.get("threads", threads), "kernels": entry.get("kernels", "exact")})
-            points = config.rate_points or [{"i_quality": i, "qp": q} for i, q in DEFAULT_RATE_POINTS]
-            rates = [RatePoint(int(p["qp"]), int(p.get("i_quality", p["qp"]))) for p in points]
+            rates = list(selection.fixed) or [RatePoint(q, i) for i, q in DEFAULT_RATE_POINTS]
         else:
             options = {k: entry[k] for k in ("threads", "encoder_app", "decoder_app", "cfg") if entry.get(k)}
             codec = make_codec({"kind": "conventional", "encoder": entry["codec"],
                                 "mode": entry.get("mode", "yuv420"), "options": options})
             rates = [RatePoint(int(q)) for q in entry.get("qps") or codec.default_rates]
-        out.append((codec, rates))
+        protocol = rates
+        if selection.mode == "dense":
+            axis = codec.rate_axis
+            rates = [axis.point(v) for v in selection.dense_values(axis, [axis.value(r) for r in protocol])]
+        out.append((codec, rates, protocol))
     return out
 
 
@@ -208,21 +242,40 @@ def _crop_size(protocol: dict) -> tuple[int, int] | None:
     return None if size is None else (int(size[0]), int(size[1]))
 
 
-def expand(config: SweepConfig) -> list[JobSpec]:
-    """Every job of the sweep, ordered so that each codec's jobs of one sequence are adjacent."""
+def transforms_of(config: SweepConfig, source: SourceSpec) -> list[str]:
+    return [NATIVE_RGB] if source.rgb else config.color_transforms
+
+
+def colour_of(config: SweepConfig, transform: str) -> ColourSpec:
+    colour = ColourSpec.for_protocol("BT709" if transform == NATIVE_RGB else transform)
+    if config.protocol.get("color_filter"):  # another chroma filter than the transform's own
+        colour = replace(colour, filter=config.protocol["color_filter"])
+    return colour
+
+
+def expand(config: SweepConfig, chosen: dict | None = None, only: int | None = None) -> list[JobSpec]:
+    """Every job of the sweep, ordered so that each codec's jobs of one sequence are adjacent. ``chosen`` (rate
+    matching): {(codec index, dataset, sequence, colour transform): rate points} replaces a codec's protocol points;
+    ``only``: the jobs of that codec index alone."""
     config.validate()
-    codecs = codec_objects(config)
+    plans = codec_plans(config)
+    selection = config.selection
     jobs = []
     for source in sources(config):
-        transforms = [NATIVE_RGB] if source.rgb else config.color_transforms
-        for codec, rates in codecs:
+        for index, (codec, rates, protocol) in enumerate(plans):
+            if only is not None and index != only:
+                continue
             identity = codec.identity()
-            for ct in transforms:
-                colour = ColourSpec.for_protocol("BT709" if ct == NATIVE_RGB else ct)
-                if config.protocol.get("color_filter"):  # another chroma filter than the transform's own
-                    colour = replace(colour, filter=config.protocol["color_filter"])
-                for rate in rates:
-                    jobs.append(JobSpec(codec.spec(), source, rate, ct, colour, identity))
+            for ct in transforms_of(config, source):
+                picked = (chosen or {}).get((index, source.dataset, source.name, ct))
+                for rate in picked or rates:
+                    if picked:
+                        how = selection.matched_text(config.codecs[config.match_anchor()]["codec"])
+                    elif selection.mode == "dense":
+                        how = "dense, protocol" if rate in protocol else "dense"
+                    else:
+                        how = "fixed"
+                    jobs.append(JobSpec(codec.spec(), source, rate, ct, colour_of(config, ct), identity, how))
     return jobs
 
 

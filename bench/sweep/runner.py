@@ -150,7 +150,7 @@ def make_jobs(specs: list[JobSpec], out: Path, rate_mode: str) -> list[Job]:
         jobs.append(Job(key, code_job, {
             "codec": spec.codec, "source": asdict(spec.source), "rate": asdict(spec.rate),
             "colour": spec.colour.describe(), "color_transform": spec.color_transform, "rate_mode": rate_mode,
-            "folders": folders, "key": key, "config": config},
+            "folders": folders, "key": key, "config": config, "rate_selection": spec.rate_selection},
             lane=MODEL_LANE if spec.codec["kind"] == "hytip" else ENCODER_LANE, config=config,
             batch=batch, batch_fn=code_batch if batch else None))
     return jobs

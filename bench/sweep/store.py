@@ -37,7 +37,8 @@ def write_results(out: Path, jobs: list[Job]) -> pd.DataFrame:
     for job in jobs:
         record = load_record(out / "records", job.key)
         if record and record.get("status") == "done" and record.get("config") == job.config:
-            rows.append(record["result"]["row"])
+            # How the point was chosen is the sweep's, not the record's: a record may predate the choice.
+            rows.append({**record["result"]["row"], "rate_selection": job.kwargs.get("rate_selection", "fixed")})
     columns = list(RD_COLUMNS) + list(RESULT_COLUMNS)
     table = pd.DataFrame(rows, columns=columns)
     with FileLock(str(out / ".results.lock")):
