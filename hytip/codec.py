@@ -153,6 +153,23 @@ def _frame_crc(p: FramePlan, quality: int, size, symbols) -> int:
     return ec.symbols_crc32([params, *symbols])
 
 
+# Where coding needs a value on the host, the only places (a GPU waits for the device there; tests/test_fake_cuda.py
+# runs every CUDA path with these replaced and nothing else): an input frame's value check (on the host, before the
+# frame moves), a frame's estimated bits and its finiteness check. Rate indexes are checked as the host's ints; entropy
+# coding (real mode) reads its symbols on the host in hytip.entropy_coding.
+HOST_POINTS = ("_check_values", "_bits", "_check_finite")
+
+
+def _check_values(where: str, x: torch.Tensor) -> None:
+    """Refuse a frame with values outside [0, 1]; checked where the frame is (a read frame: on the CPU, before its
+    copy to the model's device), so that a GPU waits for no value here."""
+    if not bool(torch.isfinite(x).all()):
+        raise CodecInputError(f"{where}: contains NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        raise CodecInputError(f"{where}: values must lie in [0, 1], found {lo:.4g}..{hi:.4g}")
+
+
 def _bits(likelihood: torch.Tensor) -> float:
     return float(estimate_bpp(likelihood, 1).sum())
 
@@ -349,13 +366,9 @@ class Codec:
             elif tuple(x.shape[-2:]) != size:
                 raise CodecInputError(f"{where}: size {x.shape[-1]}x{x.shape[-2]} differs from the first "
                                       f"frame's {size[1]}x{size[0]}")
-            x = x.to(device=self.device, dtype=torch.float32).contiguous()
-            if not bool(torch.isfinite(x).all()):
-                raise CodecInputError(f"{where}: contains NaN or infinite values")
-            lo, hi = float(x.min()), float(x.max())
-            if lo < 0 or hi > 1:
-                raise CodecInputError(f"{where}: values must lie in [0, 1], found {lo:.4g}..{hi:.4g}")
-            yield x.unsqueeze(0)
+            x = x.to(dtype=torch.float32)
+            _check_values(where, x)
+            yield x.to(device=self.device).contiguous().unsqueeze(0)
         if size is None:
             raise CodecInputError("no frames to code: the input sequence is empty")
 
@@ -373,7 +386,7 @@ class Codec:
             raise CodecInputError(f"{n} rate points: expected at least one (one at a time with real bitstreams)")
         # One point codes with the plain int indexes (the release's arithmetic); a batch with a QP per sample.
         qp, i_quality = ((points[0][0], points[0][1]) if n == 1 else
-                         (torch.tensor([q for q, _ in points]), torch.tensor([i for _, i in points])))
+                         ([q for q, _ in points], [i for _, i in points]))
         plan = iter_plan(intra_period, scene_cuts)
         model = self._model(kernels)
         fast = kernels in FAST_KERNELS

@@ -115,11 +115,14 @@ class IntraNet(nn.Module):
         """(q_enc, q_dec), each [B or 1, 128, 1, 1], for quality index ``q_index`` (int or 1-D tensor)."""
         if self.q_scale_enc_fine.numel() != Q_LEVELS:
             raise IntraInputError("IntraNet.interpolate() must be called after loading weights")
-        idx = torch.as_tensor(q_index, device=self.q_basic_enc.device).long().reshape(-1)
-        if idx.numel() == 0 or int(idx.min()) < 0 or int(idx.max()) >= Q_LEVELS:
+        # Checked on the host as given; the rows are taken by slicing, so a GPU waits for no index value.
+        values = (q_index.reshape(-1).tolist() if torch.is_tensor(q_index) else
+                  list(q_index) if isinstance(q_index, (list, tuple)) else [q_index])
+        if not values or not all(int(v) == v and 0 <= v < Q_LEVELS for v in values):
             raise IntraInputError(f"intra quality index must be in 0..{Q_LEVELS - 1}, got {q_index}")
-        q_enc = self.q_basic_enc * self.q_scale_enc_fine[idx].view(-1, 1, 1, 1)
-        q_dec = self.q_basic_dec * self.q_scale_dec_fine[idx].view(-1, 1, 1, 1)
+        rows = [slice(int(v), int(v) + 1) for v in values]
+        q_enc = self.q_basic_enc * torch.cat([self.q_scale_enc_fine[r] for r in rows]).view(-1, 1, 1, 1)
+        q_dec = self.q_basic_dec * torch.cat([self.q_scale_dec_fine[r] for r in rows]).view(-1, 1, 1, 1)
         return q_enc, q_dec
 
     # ---- transforms ----------------------------------------------------------------------------------
@@ -205,7 +208,8 @@ class IntraNet(nn.Module):
     def likelihoods(self, yq: dict, z_hat: torch.Tensor) -> dict:
         """Likelihoods of y (zero-mean Gaussian on the symbols, σ clamped as the release does, no 0.11 floor) and z."""
         sigma = yq["scales"].clamp(1e-5, 1e10)
-        gaussian = torch.distributions.Normal(torch.zeros_like(sigma), sigma)
+        # No argument validation: it reads the values (a GPU would wait here for each I-frame); σ is clamped above.
+        gaussian = torch.distributions.Normal(torch.zeros_like(sigma), sigma, validate_args=False)
         return {"y": gaussian.cdf(yq["y_q"] + 0.5) - gaussian.cdf(yq["y_q"] - 0.5),
                 "z": self.bit_estimator_z.likelihood(z_hat)}
 

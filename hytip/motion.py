@@ -27,20 +27,21 @@ class PFrameInputError(HytipError):
 
 
 def check_qp(qp):
-    """An int, or for a batch with one QP per sample a 1-D LongTensor, each in 0..NUM_QP-1."""
+    """An int, or for a batch with one QP per sample a list of ints (or a 1-D tensor), each in 0..NUM_QP-1; a batch's
+    QPs come back as a tuple of ints (host values: a GPU waits for none when they select table rows)."""
     if torch.is_tensor(qp) or isinstance(qp, (list, tuple)):
-        qps = torch.as_tensor(qp).long().reshape(-1)
-        if qps.numel() == 0 or int(qps.min()) < 0 or int(qps.max()) >= NUM_QP:
+        values = qp.reshape(-1).tolist() if torch.is_tensor(qp) else list(qp)
+        if not values or not all(int(v) == v and 0 <= v < NUM_QP for v in values):
             raise PFrameInputError(f"P-frame QPs: expected integers in 0..{NUM_QP - 1}, found {qp}")
-        return qps
+        return tuple(int(v) for v in values)
     if not 0 <= int(qp) < NUM_QP:
         raise PFrameInputError(f"P-frame QP: expected an integer in 0..{NUM_QP - 1}, found {qp}")
     return int(qp)
 
 
 def q_rows(table: torch.Tensor, qp) -> torch.Tensor:
-    """The [B or 1, C, 1, 1] rows of a per-QP scale table for ``check_qp``'s int or per-sample tensor."""
-    return table[qp:qp + 1] if isinstance(qp, int) else table[qp.to(table.device)]
+    """The [B or 1, C, 1, 1] rows of a per-QP scale table for ``check_qp``'s int or per-sample tuple."""
+    return table[qp:qp + 1] if isinstance(qp, int) else torch.cat([table[q:q + 1] for q in qp])
 
 
 def split_prior(params: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -48,6 +48,12 @@ RATE_MODES = ("estimated", "real")
 DEFAULT_RATE_POINTS = tuple((q, q) for q in (0, 21, 42, 63))
 
 
+# Where a sweep job needs a value of the model's output on the host, beside hytip.codec's HOST_POINTS: the metrics
+# of each reconstruction (a thread beside the model on a GPU). Real mode also hashes each reconstruction on the host
+# and entropy codes there (hytip.entropy_coding). tests/test_fake_cuda.py runs a job on fake CUDA with these replaced.
+HOST_POINTS = ("frame_metrics",)
+
+
 @lru_cache(maxsize=4)
 def _loaded(checkpoint: str, device: str, threads: int | None) -> hytip.Codec:
     # On CUDA, real-mode streams decode exactly only with deterministic kernels; on the CPU the fixed thread count
@@ -236,6 +242,7 @@ class HytipCodec:
                 per_frame[0]["dec_seconds"].append(now - started)
                 started = now
             decode_check = "equal" if decoded == recon_hashes else "differs"
+            per_frame[0]["recon_sha256"] = recon_hashes   # the stream's manifest, with bitstream_sha256
         else:
             for frame in per_frame:
                 frame["dec_seconds"] = [None] * len(frame["number"])
@@ -271,6 +278,8 @@ class HytipCodec:
             "input_wait_seconds": input_wait_seconds, "load_seconds": load_seconds,
             "rate_point_batch": batch, "peak_memory_bytes": peak, "peak_memory": peak_what, "yuv_weights": "6:1:1",
             "bitstream": str(stream) if stream else None,
+            # Not file_sha256: it caches by path, and a rerun rewrites the stream in place.
+            "bitstream_sha256": hashlib.sha256(stream.read_bytes()).hexdigest() if stream else None,
             "command": f"hytip.Codec.{call}intra_period={source.intra_period}, "
                        f"scene_cuts={list(source.scene_cuts)})",
         }
