@@ -16,6 +16,7 @@ from hytip.errors import HytipError
 # Subcommand -> the module that provides it, in the order --help lists them.
 SUBCOMMANDS = {"demo": "bench.cli.demo", "datasets": "bench.cli.datasets", "export-png": "bench.cli.export_png",
                "bdrate": "bench.cli.bdrate", "anchors": "bench.cli.anchors", "run": "bench.cli.run",
+               "verify-streams": "bench.cli.verify_streams",
                "fetch-weights": "bench.cli.fetch_weights", "complexity": "bench.cli.complexity",
                "report": "bench.cli.report"}
 

@@ -18,6 +18,7 @@ with the exact command lines, in anchors/GENERATION.md.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -82,6 +83,15 @@ def write_segment(reader, source: SourceSpec, mode: str, spec: ColourSpec, start
 
 
 # ---------------------------------------------------------------------------------------------------- metrics
+def frame_sha256(planes) -> str:
+    """sha256 of one decoded frame: its planes' bytes (Y, U, V) as `RawVideo.read` gives them, in the decoder's own
+    format; the stream manifest's per-frame hash (per_frame "recon_sha256"), recomputed by bench.sweep.verify."""
+    digest = hashlib.sha256()
+    for plane in planes:
+        digest.update(np.ascontiguousarray(plane).tobytes())
+    return digest.hexdigest()
+
+
 def measure(source: SourceSpec, decoded: RawVideo, mode: str, spec: ColourSpec,
             device: str = "cpu") -> dict[str, list[float]]:
     """Per-frame metrics of the decoded frames against the source, in the protocol (see the module docstring).
@@ -210,12 +220,15 @@ class ConventionalCodec:
                     bits += coded.bits
                     versions.add(coded.version)
                     segments.append({"first_frame": start + 1, "frames": count, "bits": coded.bits,
-                                     "bitstream": str(coded.bitstream), "command": list(coded.command),
+                                     "bitstream": str(coded.bitstream),
+                                     "sha256": hashlib.sha256(coded.bitstream.read_bytes()).hexdigest(),
+                                     "command": list(coded.command),
                                      "encoder_log": str(coded.log), "reported": coded.reported,
                                      "enc_seconds": encoded - started, "dec_seconds": decoded_at - encoded})
             decoded = replace(raw, path=decoded_path, pix_fmt=out.pix_fmt)
             decoded.check_size()
             per_frame = measure(src, decoded, mode, spec, device)
+            recon_sha256 = [frame_sha256(decoded.read(i)) for i in range(src.frames)]
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if len(versions) != 1:
@@ -224,7 +237,7 @@ class ConventionalCodec:
         plan = src.plan()
         per_frame = {"number": [p.number for p in plan], "type": [p.type for p in plan],
                      **({} if unknown else {"bits": frame_bits}),
-                     **{k: [json_number(x) for x in v] for k, v in per_frame.items()}}
+                     **{k: [json_number(x) for x in v] for k, v in per_frame.items()}, "recon_sha256": recon_sha256}
         ffmpeg = {s["reported"].get("ffmpeg") for s in segments} - {None}
         config = enc.describe() + (f" (ffmpeg {ffmpeg.pop()})" if ffmpeg else "")
         return {

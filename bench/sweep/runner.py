@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import subprocess
 from dataclasses import asdict
@@ -52,7 +53,10 @@ def provenance() -> dict:
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return f"{device} {torch.cuda.get_device_name(device)}"
-    return f"cpu {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    # MKL_CBWR picks MKL's kernels, which round differently per CPU unless fixed: a stream decodes exactly only with
+    # the encoder's setting (run_bench.py verify-streams).
+    return (f"cpu {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+            f"MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')}")
 
 
 def _row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: str, rate: RatePoint, rate_mode: str,
