@@ -308,7 +308,7 @@ def test_example_configs_expand_to_the_paper_table(tmp_path, capsys):
     models = tmp_path / "models"
     models.mkdir()
     for model in ("PSNR-RGB", "MS-SSIM-RGB"):
-        (models / f"{model}.pth.tar").write_bytes(model.encode())  # a dry run only hashes the checkpoint
+        (models / f"{model}.pth.tar").symlink_to(golden.golden_checkpoint_path())  # a dry run loads it (strictly)
     config = REPO_ROOT / "configs" / "paper.yaml"
     args = ["run", str(config), "--data-root", str(tmp_path), "--dry-run", "--checkpoint",
             f"PSNR-RGB={models / 'PSNR-RGB.pth.tar'}", "--checkpoint", f"MS-SSIM-RGB={models / 'MS-SSIM-RGB.pth.tar'}"]

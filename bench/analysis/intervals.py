@@ -27,6 +27,7 @@ import pandas as pd
 
 from bench.analysis.bdrate import AVERAGE_ROW, METHODS, BDTables, OverlapWarning, bd_rate_batch, bd_tables
 from bench.analysis.rd_schema import DATASET_MEAN
+from bench.argtypes import open_share, positive_float, positive_int
 
 BDCI_GROUPS = {"psnr": "PSNR", "msssim": "COV"}   # by metric family
 SOURCES = ("interpolation", "method", "sampling")
@@ -44,13 +45,13 @@ class IntervalOptions:
     @staticmethod
     def add_arguments(group) -> None:
         """The command-line options of the intervals (bdrate --ci, report)."""
-        group.add_argument("--resamples", type=int, default=IntervalOptions.resamples,
+        group.add_argument("--resamples", type=positive_int, default=IntervalOptions.resamples,
                            help=f"bootstrap resamples ({IntervalOptions.resamples})")
         group.add_argument("--seed", type=int, default=IntervalOptions.seed,
                            help=f"bootstrap seed ({IntervalOptions.seed})")
-        group.add_argument("--level", type=float, default=IntervalOptions.level,
+        group.add_argument("--level", type=open_share, default=IntervalOptions.level,
                            help=f"bootstrap level ({IntervalOptions.level})")
-        group.add_argument("--bdci-k", type=float, default=IntervalOptions.bdci_k,
+        group.add_argument("--bdci-k", type=positive_float, default=IntervalOptions.bdci_k,
                            help=f"bdci's interval in standard deviations ({IntervalOptions.bdci_k:g})")
 
     @classmethod

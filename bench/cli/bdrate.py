@@ -19,6 +19,7 @@ from bench.analysis.frame_types import FRAME_TYPE_METHOD, FRAME_TYPE_TEXT, FRAME
 from bench.analysis.intervals import IntervalOptions, bd_tables_with_intervals, interval_text
 from bench.analysis.rate_points import exclude_rate_points
 from bench.analysis.rd_schema import BD_METRICS, load_rd_csvs, write_bd_table_csv
+from bench.argtypes import share
 
 
 def register(subparsers) -> None:
@@ -39,7 +40,7 @@ def register(subparsers) -> None:
                         help="per-dataset convention: 'sequences' = mean of per-sequence BD values (default, as "
                              "the JVET CTC sheets); 'curve' = BD of the dataset-mean RD curve")
     parser.add_argument("--msssim-db", action="store_true", help="compute MS-SSIM BD values on -10 log10(1 - MS-SSIM)")
-    parser.add_argument("--min-overlap", type=float, default=DEFAULT_MIN_OVERLAP,
+    parser.add_argument("--min-overlap", type=share, default=DEFAULT_MIN_OVERLAP,
                         help="warn when the test covers less than this share of the anchor's range (default 0.75)")
     parser.add_argument("--allow-protocol-mismatch", action="store_true",
                         help="compare even when frames, intra period, crop, size or colour conversion differ")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.argtypes import positive_int
 from bench.codecs.conventional import DEFAULT_ENCODERS
 from bench.codecs.weights import DownloadError, fetch, find_checkpoint
 from bench.data.catalog import COLOR_TRANSFORMS
@@ -93,7 +94,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--checkpoint", type=Path, help="a HyTIP checkpoint to run (default: the official PSNR-RGB one)")
     p.add_argument("--offline", action="store_true", help="do not try to fetch the official checkpoint")
-    p.add_argument("--frames", type=int, help=f"frames (default {FRAMES}, {HYTIP_FRAMES} with HyTIP)")
-    p.add_argument("--threads", type=int, help="CPU threads of the HyTIP worker (default: torch's)")
+    p.add_argument("--frames", type=positive_int, help=f"frames (default {FRAMES}, {HYTIP_FRAMES} with HyTIP)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads of the HyTIP worker (default: torch's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

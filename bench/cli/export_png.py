@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.argtypes import positive_int
 from bench.data.catalog import COLOR_TRANSFORMS, load_catalog
 from bench.data.colour import FILTERS, ColourSpec
 from bench.data.png import export_sequence, png_folder
@@ -43,5 +44,5 @@ def register(subparsers) -> None:
     p.add_argument("--color-transform", choices=COLOR_TRANSFORMS, default="BT601",
                    help="BT601: limited range (ffmpeg's default); BT709: full range (DCVC's test conditions)")
     p.add_argument("--filter", choices=FILTERS, help="override the chroma upsampling filter of the colour transform")
-    p.add_argument("--frames", type=int, help="frames per sequence (default: the dataset protocol's, 96)")
+    p.add_argument("--frames", type=positive_int, help="frames per sequence (default: the dataset protocol's, 96)")
     p.set_defaults(func=run)

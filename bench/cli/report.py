@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.analysis.bdrate import AVERAGING, DEFAULT_MIN_OVERLAP, METHODS
 from bench.analysis.intervals import IntervalOptions
+from bench.argtypes import non_negative_float, share
 from bench.errors import InputError
 
 
@@ -43,11 +44,11 @@ def register(subparsers) -> None:
                         help="per-dataset BD: 'sequences' (mean of per-sequence values, default) or 'curve'")
     parser.add_argument("--msssim-linear", action="store_true",
                         help="compute MS-SSIM BD-rates on MS-SSIM itself rather than in dB (figures stay in dB)")
-    parser.add_argument("--min-overlap", type=float, default=DEFAULT_MIN_OVERLAP,
+    parser.add_argument("--min-overlap", type=share, default=DEFAULT_MIN_OVERLAP,
                         help="note curve pairs covering less than this share of the anchor's range (0.75)")
     parser.add_argument("--allow-protocol-mismatch", action="store_true",
                         help="compare curves even when frames, intra period, crop, size or colour conversion differ")
-    parser.add_argument("--tolerance", type=float, default=0.5,
+    parser.add_argument("--tolerance", type=non_negative_float, default=0.5,
                         help="reproduction verdict: consistent when the published value lies in our BD-rate's interval "
                              "widened by this many percentage points on each side (0.5)")
     parser.add_argument("--exclude-rate-points", nargs="+", default=[], metavar="[CODEC:]POINT",

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from bench.argtypes import non_negative_int, positive_float, positive_int
 from bench.codecs.encoders import ENCODERS
 from bench.data.catalog import COLOR_TRANSFORMS
 from bench.data.colour import FILTERS
@@ -182,8 +183,11 @@ def run_sweep(config: SweepConfig, out: Path, *, dry_run: bool = False, force: b
     print(f"sweep: {len(summary.ran)} done, {len(summary.skipped)} skipped (done before), {len(summary.failed)} failed "
           f"of {len(jobs)} jobs; {done_frames} coded frames in the table; {elapsed:.1f} s")
     _report_failed(summary, out)
-    print(f"results: {out / 'results.csv'} and {out / 'results.parquet'}; complexity: {out / 'complexity.json'}"
-          + (f"; rate matching: {out / FILE}" if matching else ""))
+    if len(table):
+        print(f"results: {out / 'results.csv'} and {out / 'results.parquet'}; complexity: {out / 'complexity.json'}"
+              + (f"; rate matching: {out / FILE}" if matching else ""))
+    else:
+        print(f"results: none written, no job finished (the errors are in {out / 'records'}; rerun to retry)")
     return 0 if summary.ok else 1
 
 
@@ -248,10 +252,10 @@ def register(subparsers) -> None:
     what.add_argument("--input", metavar="FILE", help="one video file, or 'bundled' for the bundled clip")
     what.add_argument("--name", help="sequence name for --input")
     what.add_argument("--dataset-label", default="custom", help="dataset column for --input (default custom)")
-    what.add_argument("--width", type=int, help="width of a raw --input")
-    what.add_argument("--height", type=int, help="height of a raw --input")
+    what.add_argument("--width", type=positive_int, help="width of a raw --input")
+    what.add_argument("--height", type=positive_int, help="height of a raw --input")
     what.add_argument("--pix-fmt", help="pixel format of a raw --input: yuv420p, yuv420p10le, gbrp10le")
-    what.add_argument("--fps", type=float, help="frame rate of --input when the file does not state it")
+    what.add_argument("--fps", type=positive_float, help="frame rate of --input when the file does not state it")
     what.add_argument("--data-root", help="folder holding the test sets (default $HYTIP_DATA_ROOT)")
     what.add_argument("--catalog", nargs="+", default=[], metavar="YAML", help="extra catalogue file(s)")
     what.add_argument("--rate-points", nargs="+", metavar="I:QP",
@@ -265,9 +269,9 @@ def register(subparsers) -> None:
     what.add_argument("--qps", type=int, nargs="+", help="QPs of the conventional encoders (default: per encoder)")
     what.add_argument("--color-transforms", nargs="+", choices=COLOR_TRANSFORMS)
     proto = p.add_argument_group("protocol")
-    proto.add_argument("--frames", type=int, help="frames per sequence (default 96)")
-    proto.add_argument("--intra-period", type=int, help="intra period (default 32)")
-    proto.add_argument("--crop-multiple", type=int, help="centre crop to a multiple of this (default 64)")
+    proto.add_argument("--frames", type=positive_int, help="frames per sequence (default 96)")
+    proto.add_argument("--intra-period", type=positive_int, help="intra period (default 32)")
+    proto.add_argument("--crop-multiple", type=positive_int, help="centre crop to a multiple of this (default 64)")
     proto.add_argument("--crop-size", metavar="WxH", help="a centre crop of this size instead (multiples of 16)")
     proto.add_argument("--color-filter", choices=FILTERS,
                        help="chroma filter instead of the colour transform's (BT601: nearest, BT709: bilinear)")
@@ -278,7 +282,7 @@ def register(subparsers) -> None:
     ex.add_argument("--dry-run", action="store_true", help="list the jobs and the work; run nothing")
     ex.add_argument("--force", action="store_true", help="redo finished jobs")
     ex.add_argument("--devices", help="'auto' (every visible GPU, else the CPU), or e.g. cuda:0,cuda:1 or cpu")
-    ex.add_argument("--threads", type=int, help="CPU threads of the HyTIP worker (default: torch's)")
+    ex.add_argument("--threads", type=positive_int, help="CPU threads of the HyTIP worker (default: torch's)")
     ex.add_argument("--kernels", choices=KERNELS,
                     help="HyTIP kernels: exact (default; the official numerics, float32 also on CUDA), fast (NHWC, "
                          "estimated rates only, within the golden tolerances), bf16 (fast, with the inter coder's "
@@ -287,13 +291,13 @@ def register(subparsers) -> None:
     ex.add_argument("--rate-point-batch", type=_batch, metavar="N|auto",
                     help="HyTIP rate points of a sequence coded as one batch (estimated rates): auto (default) 4 on "
                          "a GPU, 1 on the CPU, where a batch is slower; a GPU out of memory splits the batch")
-    ex.add_argument("--encoder-jobs", type=int, help="parallel conventional-encoder jobs (default 1)")
-    ex.add_argument("--threads-per-encoder", type=int, help="threads of each encoder (default 1)")
+    ex.add_argument("--encoder-jobs", type=positive_int, help="parallel conventional-encoder jobs (default 1)")
+    ex.add_argument("--threads-per-encoder", type=positive_int, help="threads of each encoder (default 1)")
     ex.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
                      help="local (default), slurm (submitit job array), submitit-local (the same on this machine)")
-    ex.add_argument("--slurm-tasks", type=int, default=8, help="array tasks (default 8)")
+    ex.add_argument("--slurm-tasks", type=positive_int, default=8, help="array tasks (default 8)")
     ex.add_argument("--slurm-partition", help="Slurm partition")
-    ex.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per array task (default 1)")
-    ex.add_argument("--slurm-time", type=int, default=240, help="time limit per task in minutes (default 240)")
+    ex.add_argument("--slurm-gpus", type=non_negative_int, default=1, help="GPUs per array task (default 1)")
+    ex.add_argument("--slurm-time", type=positive_int, default=240, help="time limit per task in minutes (default 240)")
     ex.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

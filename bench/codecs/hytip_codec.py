@@ -36,8 +36,11 @@ from bench.data.colour import ColourSpec
 from bench.data.prefetch import Prefetch
 from bench.errors import InputError
 from hytip.bitstream import MAX_INDEX
+from hytip.checkpoint import load_checkpoint
 from hytip.codec import KERNELS
+from hytip.errors import HytipError
 from hytip.fast import FAST_KERNELS, uses_nnpack
+from hytip.model import HyTIP
 
 METRICS_BEHIND = 2       # frames whose metrics may still be computing while the model codes the next one
 MODELS = ("PSNR-RGB", "MS-SSIM-RGB")  # the release's two checkpoints; any other name labels a user's model
@@ -59,6 +62,16 @@ def _loaded(checkpoint: str, device: str, threads: int | None) -> hytip.Codec:
     # On CUDA, real-mode streams decode exactly only with deterministic kernels; on the CPU the fixed thread count
     # is enough, and set_deterministic's single thread would waste the cores.
     return hytip.load(checkpoint, device=device, deterministic=device.startswith("cuda"), threads=threads)
+
+
+@lru_cache(maxsize=8)
+def _check_checkpoint(path: str, size: int, mtime_ns: int) -> None:
+    """A checkpoint HyTIP loads strictly (before any job runs, also in a dry run); the file's size and time key the
+    cache, so a replaced file is checked again."""
+    try:
+        load_checkpoint(HyTIP(), Path(path))
+    except HytipError as exc:
+        raise InputError(f"HyTIP checkpoint {exc}") from None
 
 
 @lru_cache(maxsize=16)
@@ -143,9 +156,12 @@ class HytipCodec:
     def check(self) -> None:
         if self.kernels not in KERNELS:
             raise InputError(f"HyTIP {self.model}: kernels {self.kernels!r} is not one of {', '.join(KERNELS)}")
-        if not Path(self.checkpoint).is_file():
+        path = Path(self.checkpoint)
+        if not path.is_file():
             raise InputError(f"HyTIP {self.model}: checkpoint {self.checkpoint} not found (get the release's "
                              f"{self.model}.pth.tar, see README 'The codec')")
+        stat = path.stat()
+        _check_checkpoint(str(path), stat.st_size, stat.st_mtime_ns)
 
     def check_source(self, source: SourceSpec) -> None:
         pass  # HyTIP codes RGB from any source

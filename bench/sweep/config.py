@@ -99,6 +99,13 @@ class SweepConfig:
                 raise InputError(f"codec {entry['codec']}: unknown key(s) {', '.join(unknown)}")
             if entry["codec"] != "hytip" and entry["codec"] not in ENCODERS:
                 raise InputError(f"unknown codec {entry['codec']!r}; expected hytip or one of {', '.join(ENCODERS)}")
+            if entry["codec"] != "hytip":   # a QP the encoder would clamp would label a point it did not code
+                low, high = ENCODERS[entry["codec"]].qp_range
+                bad = [q for q in entry.get("qps") or () if isinstance(q, bool) or not isinstance(q, int)
+                       or not low <= q <= high]
+                if bad:
+                    raise InputError(f"codec {entry['codec']}: QP {', '.join(map(str, bad))} outside its range "
+                                     f"{low}..{high}")
             kernels = entry.get("kernels", "exact")   # its value is HytipCodec.check's (preflight)
             if kernels != "exact" and self.rate_mode == "real":
                 raise InputError(f"codec {entry['codec']}: the {kernels} kernels are for estimated rates; real "
