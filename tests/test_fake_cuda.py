@@ -47,10 +47,12 @@ def test_load_move_and_code_i_and_p_frames_one_point_and_a_batch(kernels):
     with fake_cuda(), host_stand_ins(CODEC_POINTS):
         codec = hytip.load(golden.golden_checkpoint_path(), device="cuda")
         assert all(isinstance(p, FakeTensor) and p.device.type == "cuda" for p in codec.model.parameters())
-        # Three frames: the I-frame, the first P-frame (no prediction) and one predicted from the temporal state.
+        # Three frames: the I-frame, the first P-frame (no prediction) and one predicted from the temporal state;
+        # the batch, which shares every kernel with them, on the exact kernels only (fake tensors cost seconds a frame).
         single = list(codec.estimate(frames(3), qp=30, i_quality=30, kernels=kernels))
-        batch = list(codec.estimate_points(frames(2), [(5, 9), (60, 40)], kernels=kernels))
-    assert [r.type for r in single] == ["I", "P", "P"] and [len(b) for b in batch] == [2] * 2
+        batch = (list(codec.estimate_points(frames(2), [(5, 9), (60, 40)], kernels=kernels))
+                 if kernels == "exact" else [])
+    assert [r.type for r in single] == ["I", "P", "P"] and [len(b) for b in batch] == ([2] * 2 if batch else [])
     for result in single + [r for b in batch for r in b]:
         assert result.recon.device.type == "cuda" and tuple(result.recon.shape) == (3, 64, 96)
 
