@@ -2,8 +2,8 @@
 
 Every table goes through bench.analysis.rd_schema, so a missing, unreadable or malformed file raises ``InputError``
 naming it. A sweep folder holds ``results.csv`` (or ``results.parquet``), ``records/<job>.json`` (per-frame data for
-the drill-down), ``complexity.json``, ``sweep.json`` and, for matched rate points, ``rate_match.json``; only the
-results table is required.
+the drill-down), ``complexity.json``, ``sweep.json``, for matched rate points ``rate_match.json`` and, for anchors
+regenerated with ``anchors --conform``, ``conformance.csv``; only the results table is required.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pandas as pd
 
 # Curves of an untrained or broken model need not rise with rate (the sweep writes them as they are): the report reads
 # such tables without that check and notes the curves instead of refusing the file.
+from bench.analysis.conformance import load_conformance_csv
 from bench.analysis.rd_schema import (
     check_curves_rising,
     check_duplicates,
@@ -46,6 +47,7 @@ class ReportInputs:
     complexity: list = field(default_factory=list)    # complexity.json configurations, each with its "file"
     sweeps: list = field(default_factory=list)        # (sweep.json path, its content)
     rate_matches: list = field(default_factory=list)  # (rate_match.json path, its content): matched rate points
+    conformance: list = field(default_factory=list)   # (conformance.csv path, its table): anchors --conform
     files: list = field(default_factory=list)         # InputFile of every table read
     notes: list = field(default_factory=list)         # problems that do not stop the report
 
@@ -162,6 +164,8 @@ def _read_sweep_folder(folder: Path, inputs: ReportInputs, add_table) -> None:
         if not isinstance(match, dict) or not isinstance(match.get("choices"), list):
             raise InputError(f"{folder / 'rate_match.json'}: expected an object with 'choices' (bench.sweep.rate_match)")
         inputs.rate_matches.append((str(folder / "rate_match.json"), match))
+    if (folder / "conformance.csv").is_file():
+        inputs.conformance.append((str(folder / "conformance.csv"), load_conformance_csv(folder / "conformance.csv")))
     if (folder / "sweep.json").is_file():
         sweep = _read_json(folder / "sweep.json")
         if not isinstance(sweep, dict):

@@ -3,7 +3,10 @@
 The stand-in is a real (crude) lossy codec: it quantises the 10-bit samples with VTM's QP step 2**((QP-4)/6) and
 zlib-compresses them, so bits fall and PSNR falls as QP rises. It accepts VTM's command-line syntax, prints VTM-17.0's
 version and summary lines, and appends each call's arguments to calls.jsonl beside it; if a file FAIL exists beside it,
-EncoderApp exits with an error (to test retries). CI has no VTM; the real path is checked by hand (GENERATION.md).
+EncoderApp exits with an error (to test retries). With --SEIDecodedPictureHash=1 the stream carries each picture's MD5
+per plane and DecoderApp checks them, printing VTM-17.0's per-picture line and hash status; a file MISMATCH beside it
+holding a POC makes that picture decode wrongly, as a decoder mismatch would (VTM's error line and exit status 1).
+CI has no VTM; the real path is checked by hand (GENERATION.md).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ def tiny_clip(path: Path, frames: int = 6, start: int = 60) -> Path:
 
 
 _COMMON = '''
-import json, sys, zlib
+import hashlib, json, sys, zlib
 from pathlib import Path
 import numpy as np
 HERE = Path(__file__).resolve().parent
@@ -44,6 +47,12 @@ def parse(argv):
     return opts
 def step(qp):
     return 4 * 2 ** ((qp - 4) / 6)  # VTM's quantiser step, in 10-bit units
+def md5s(frame, w, h, chroma):
+    """Per-plane MD5 of one 10-bit picture, as VTM's decoded picture hash SEI carries them (Y, U, V)."""
+    ny = w * h
+    nc = ny if chroma == "444" else ny // 4
+    planes = ((0, ny), (ny, ny + nc), (ny + nc, ny + 2 * nc))
+    return [hashlib.md5(frame[a:b].astype("<u2").tobytes()).hexdigest() for a, b in planes]
 with open(HERE / "calls.jsonl", "a") as f:
     f.write(json.dumps({"app": Path(sys.argv[0]).name, "argv": sys.argv[1:]}) + "\\n")
 '''
@@ -61,10 +70,12 @@ x = np.fromfile(o["InputFile"], dtype="<u2" if depth > 8 else np.uint8).astype(n
 assert x.size == n * samples, (x.size, n * samples)
 x10 = x << (10 - depth)
 q = np.round(x10 / step(qp)).astype(np.int32)
-head = json.dumps({"w": w, "h": h, "n": n, "qp": qp, "chroma": chroma}).encode()
-data = head + b"\\n" + zlib.compress(q.tobytes(), 9)
-Path(o["-b"]).write_bytes(data)
 rec = np.clip(np.round(q * step(qp)), 0, 1023)
+meta = {"w": w, "h": h, "n": n, "qp": qp, "chroma": chroma}
+if o.get("SEIDecodedPictureHash", "0") == "1":
+    meta["md5"] = [md5s(frame, w, h, chroma) for frame in rec.reshape(n, -1)]
+data = json.dumps(meta).encode() + b"\\n" + zlib.compress(q.tobytes(), 9)
+Path(o["-b"]).write_bytes(data)
 ny = w * h
 per = rec.reshape(n, -1), x10.reshape(n, -1)
 def psnr(a, b):
@@ -82,9 +93,28 @@ assert o["-d"] == "10"
 head, _, payload = Path(o["-b"]).read_bytes().partition(b"\\n")
 meta = json.loads(head)
 q = np.frombuffer(zlib.decompress(payload), dtype=np.int32)
-rec = np.clip(np.round(q * step(meta["qp"])), 0, 1023).astype("<u2")
-rec.tofile(o["-o"])
+rec = np.clip(np.round(q * step(meta["qp"])), 0, 1023).astype("<u2").reshape(meta["n"], -1)
+wrong = int((HERE / "MISMATCH").read_text()) if (HERE / "MISMATCH").exists() else None
 print("VVCSoftware: VTM Decoder Version 17.0 [fake]")
+errors = 0
+for poc, frame in enumerate(rec):
+    if poc == wrong:
+        frame[0] ^= 1
+    got = md5s(frame, meta["w"], meta["h"], meta["chroma"])
+    line = "POC %4d LId:  0 TId: 0 ( %s, %s-SLICE, QP %2d ) [DT  0.001] [L0] [L1] " % (
+        poc, "IDR_N_LP" if poc == 0 else "TRAIL", "I" if poc == 0 else "B", meta["qp"])
+    if "md5" not in meta:
+        line += "[:,(unk)] "
+    elif got == meta["md5"][poc]:
+        line += "[MD5:%s,(OK)] " % ",".join(got)
+    else:
+        errors += 1
+        line += "[MD5:%s,(***ERROR***)] [rxMD5:%s] " % (",".join(got), ",".join(meta["md5"][poc]))
+    print(line)
+rec.tofile(o["-o"])
+if errors:
+    print("\\n\\n***ERROR*** A decoding mismatch occured: signalled md5sum does not match")
+    sys.exit(1)
 '''
 
 

@@ -106,7 +106,7 @@ def test_vtm_command_lines_follow_dcvc_and_decode_is_checked(clip, tmp_path):
     assert calls[0]["argv"] == [
         "-c", paths["cfg"], "-f", "6", "-q", "27", "--IntraPeriod=-1", f"--InputFile={src.path}", "--SourceWidth=128",
         "--SourceHeight=64", "--FrameRate=25", "--Level=6.2", "--InputBitDepth=8", "--DecodingRefreshType=2",
-        "-b", str(tmp_path / "s.bin")]
+        "--SEIDecodedPictureHash=1", "-b", str(tmp_path / "s.bin")]
     assert calls[1]["argv"] == ["-b", str(tmp_path / "s.bin"), "-o", str(tmp_path / "d.yuv"), "-d", "10"]
     assert coded.version == "17.0" and coded.reported["frames"] == 6 and coded.bits > 0
     assert decoded.pix_fmt == "yuv420p10le" and decoded.frames == 6
@@ -158,6 +158,6 @@ def test_failing_encoder_names_its_log(clip, tmp_path):
 
 
 def test_registry():
-    assert set(ENCODERS) == {"x264", "x265", "svtav1", "vvenc", "vtm"}
-    with pytest.raises(Exception, match="unknown encoder 'aom'"):
-        make_encoder("aom")
+    assert set(ENCODERS) == {"x264", "x265", "svtav1", "aom", "vp9", "vvenc", "vtm"}
+    with pytest.raises(Exception, match="unknown encoder 'hm'"):
+        make_encoder("hm")

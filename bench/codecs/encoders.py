@@ -1,12 +1,14 @@
 """Conventional encoder backends for anchor generation: command lines, version capture, logs, bitstream size, decoding.
 
 Every backend encodes one headerless planar file (`RawVideo`) at one rate point into a raw elementary stream (no
-container, so the file size is the bitstream size), keeps the encoder's and decoder's full output as log files, and
-decodes the stream back to a headerless planar file. The exact command lines are documented in anchors/GENERATION.md.
+container, so the file size is the bitstream size; VP9, which has no raw format, in IVF, whose headers are not
+counted), keeps the encoder's and decoder's full output as log files, and decodes the stream back to a headerless
+planar file. The exact command lines are documented in anchors/GENERATION.md.
 `frame_bits` gives each frame's share of the stream (for frame-type BD-rate, bench.analysis.frame_types).
 
-- x264, x265, SVT-AV1 and VVenC run through the ffmpeg of imageio-ffmpeg (or $IMAGEIO_FFMPEG_EXE), constant QP,
-  low delay (no frame reordering), no automatic key frames: the caller encodes each intra period separately.
+- x264, x265, SVT-AV1, libaom (AV1), libvpx (VP9) and VVenC run through the ffmpeg of imageio-ffmpeg (or
+  $IMAGEIO_FFMPEG_EXE), constant QP, low delay (no frame reordering, no lookahead), no automatic key frames: the
+  caller encodes each intra period separately.
 - VTM runs the user's EncoderApp / DecoderApp with the low-delay B configuration and DCVC's documented options.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -105,10 +107,11 @@ class Encoded:
     reported: dict  # what the encoder printed about the result (VTM's summary line; the ffmpeg version)
 
 
-def _whole_stream(bits: list[int], bitstream: Path, where: Path) -> list[int]:
-    """Per-frame bits made to add up to the stream's bits: what the per-frame counts leave out goes to the first (I)
-    frame, whose access unit starts the stream; counts adding up to more than the stream are an error."""
-    total = 8 * bitstream.stat().st_size
+def _whole_stream(bits: list[int], bitstream: Path, where: Path, container_bytes: int = 0) -> list[int]:
+    """Per-frame bits made to add up to the stream's bits (the file less its container's bytes): what the per-frame
+    counts leave out goes to the first (I) frame, whose access unit starts the stream; counts adding up to more than
+    the stream are an error."""
+    total = 8 * (bitstream.stat().st_size - container_bytes)
     if not bits or sum(bits) > total:
         raise EncoderFailed(f"{where}: per-frame sizes of {bitstream} add up to {sum(bits)} bits over {len(bits)} "
                             f"frames; the stream has {total}")
@@ -163,6 +166,7 @@ class FFmpegEncoder:
     input_formats = ()
     default_rates = ()
     qp_range = (0, 51)  # the QPs the encoder takes (inclusive); rate matching searches within it
+    container_header, container_frame = 0, 0   # bytes a container adds to the stream, once and per frame
     version_pattern = ""  # regex over the log (and the bitstream head) whose group 1 is the library version
 
     @property
@@ -204,7 +208,8 @@ class FFmpegEncoder:
         library = re.search(self.version_pattern, text) or re.search(self.version_pattern, head)
         ffmpeg = re.search(r"ffmpeg version (\S+)", text)
         # The library's version names the codec (x264-core 165); the ffmpeg around it goes with the configuration.
-        return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log,
+        stream_bytes = bitstream.stat().st_size - self.container_header - self.container_frame * src.frames
+        return Encoded(bitstream, 8 * stream_bytes, tuple(cmd), log,
                        library.group(1) if library else "unknown", {"ffmpeg": ffmpeg.group(1) if ffmpeg else "unknown"})
 
     def frame_bits(self, bitstream: Path, log: Path) -> list[int]:
@@ -224,7 +229,8 @@ class FFmpegEncoder:
             raise EncoderFailed(f"{listing}: packets of {bitstream} are not in display order")
         # A raw stream's packets are its bytes cut into pieces (the sum is the file size for .264, .265, .obu and .266
         # streams of these encoders); bytes a parser skipped would go to the first (I) frame (_whole_stream).
-        return _whole_stream([8 * int(p[4]) for p in packets], bitstream, listing)
+        return _whole_stream([8 * int(p[4]) for p in packets], bitstream, listing,
+                             self.container_header + self.container_frame * len(packets))
 
     def decode(self, bitstream: Path, like: RawVideo, out: Path, log: Path) -> RawVideo:
         """Decode to raw planes in the format that was encoded; ffmpeg's native decoder, no conversion."""
@@ -269,6 +275,39 @@ class SVTAV1(FFmpegEncoder):
         return ["-preset", "6", "-svtav1-params", f"pred-struct=1:rc=0:qp={qp}:keyint=-1:scd=0:lp={self.threads}"]
 
 
+class AOM(FFmpegEncoder):
+    """libaom, the AV1 reference encoder, low delay: no lag (no future frames, no alternate reference), one fixed
+    quantiser (min = max = the constant-quality level, no adaptive quantisation)."""
+
+    name, codec, library, muxer, suffix = "aom", "libaom-AV1", "libaom-av1", "obu", ".obu"
+    input_formats = ("yuv420p", "yuv420p10le", "yuv444p10le")
+    default_rates = (27, 35, 43, 51)  # the 0..63 quantiser scale of SVT-AV1's QPs
+    qp_range = (0, 63)
+    version_pattern = r"\[libaom-av1 @ \S+\] (v\d\S*)"
+
+    def options(self, qp):
+        return ["-cpu-used", "4", "-threads", str(self.threads), "-lag-in-frames", "0", "-g", "100000",
+                "-keyint_min", "100000", "-crf", str(qp), "-qmin", str(qp), "-qmax", str(qp), "-b:v", "0",
+                "-aq-mode", "0"]
+
+
+class VP9(FFmpegEncoder):
+    """libvpx, the VP9 reference encoder, low delay as libaom; VP9 has no raw stream format, so the stream is in IVF,
+    whose 32-byte file header and 12-byte frame headers are not counted."""
+
+    name, codec, library, muxer, suffix = "vp9", "libvpx-VP9", "libvpx-vp9", "ivf", ".ivf"
+    input_formats = ("yuv420p", "yuv420p10le", "yuv444p10le")
+    default_rates = (27, 35, 43, 51)
+    qp_range = (0, 63)
+    container_header, container_frame = 32, 12
+    version_pattern = r"\[libvpx-vp9 @ \S+\] (v\d\S*)"
+
+    def options(self, qp):
+        return ["-deadline", "good", "-cpu-used", "2", "-threads", str(self.threads), "-lag-in-frames", "0",
+                "-auto-alt-ref", "0", "-g", "100000", "-keyint_min", "100000", "-crf", str(qp), "-qmin", str(qp),
+                "-qmax", str(qp), "-b:v", "0", "-aq-mode", "0"]
+
+
 class VVenC(FFmpegEncoder):
     name, codec, library, muxer, suffix = "vvenc", "VVenC", "libvvenc", "vvc", ".266"
     input_formats = ("yuv420p10le",)  # the ffmpeg wrapper accepts only 10-bit 4:2:0
@@ -306,6 +345,43 @@ def parse_vtm_log(text: str) -> dict:
             "psnr_u": float(u), "psnr_v": float(v), "psnr_yuv": float(yuv)}
 
 
+# DecoderApp's line per picture ends with the check of the picture's hash SEI (VTM-17.0 calcAndPrintHashStatus):
+# "POC    1 LId:  0 TId: 0 ( TRAIL, B-SLICE, QP 28 ) [DT  0.004] [L0 0] [L1 0c] [MD5:<Y>,<U>,<V>,(OK)] ", with
+# "(***ERROR***)" for a mismatch and "[:,(unk)]" for a picture that has no hash SEI.
+_VTM_HASH = re.compile(r"^POC\s+(\d+)\s+LId:.*\[(\w*):[0-9a-f,]*,\((OK|unk|\*\*\*ERROR\*\*\*)\)\]", re.MULTILINE)
+_SUFFIX_SEI, _DECODED_PICTURE_HASH = 24, 132   # VVC's SUFFIX_SEI_NUT nal_unit_type; the SEI's payloadType
+
+
+def decoded_picture_hash(text: str, log: Path) -> str:
+    """What DecoderApp's log `text` says of the decoded picture hashes: "ok (N pictures, MD5)" or "not checked
+    (why)"; a mismatch raises EncoderFailed naming the POCs and the `log`."""
+    checks = _VTM_HASH.findall(text)
+    wrong = [(poc, method) for poc, method, status in checks if status.startswith("*")]
+    if wrong:
+        raise EncoderFailed(f"VTM DecoderApp: decoded picture hash mismatch at POC {', '.join(p for p, _ in wrong)} "
+                            f"({wrong[0][1]}): the decoded pictures differ from the encoder's; see {log}")
+    ok = [method for _, method, status in checks if status == "OK"]
+    unchecked = [poc for poc, _, status in checks if status == "unk"]
+    if not checks:
+        return "not checked (DecoderApp printed no per-picture lines)"
+    if not ok:
+        return "not checked (the stream carries no picture hash SEI)"
+    return f"ok ({len(ok)} pictures, {ok[0]})" + (f"; POC {', '.join(unchecked)} not checked" if unchecked else "")
+
+
+def hash_sei_bytes(stream: bytes) -> int:
+    """Bytes of the decoded-picture-hash SEI NAL units of an Annex-B VVC `stream`, start codes included: what the
+    stream would be shorter by without --SEIDecodedPictureHash."""
+    starts = [m.start() for m in re.finditer(b"\x00\x00\x01", stream)]
+    begins = [at - 1 if at and stream[at - 1] == 0 else at for at in starts]   # a 4-byte start code's zero_byte
+    total = 0
+    for at, begin, end in zip(starts, begins, begins[1:] + [len(stream)]):
+        header = stream[at + 3:at + 6]   # two NAL header bytes, then the first SEI's payloadType
+        if len(header) == 3 and header[1] >> 3 == _SUFFIX_SEI and header[2] == _DECODED_PICTURE_HASH:
+            total += end - begin
+    return total
+
+
 @dataclass(frozen=True)
 class VTM:
     """VTM's EncoderApp and DecoderApp with the low-delay B configuration file (encoder_lowdelay_vtm.cfg)."""
@@ -314,6 +390,9 @@ class VTM:
     decoder_app: str | None = None
     cfg: str | None = None
     threads: int = 1  # VTM is single-threaded; kept for the common interface
+    # encode()'s `reported` of each stream, which decode() completes with its hash check, so that the job record
+    # keeps it per GOP stream (segments[k].reported.decoded_picture_hash)
+    _reports: dict = field(default_factory=dict, compare=False, repr=False)
 
     name = "vtm"
     codec = "VTM"
@@ -346,30 +425,36 @@ class VTM:
 
         The caller codes each GOP as its own stream, so the intra period is -1 (only the first frame is intra): VTM
         accepts no other value for a stream shorter than the period, or a period that is not a multiple of GOPSize 8.
+        Each picture gets an MD5 hash SEI (--SEIDecodedPictureHash=1) that DecoderApp checks; it is not counted in
+        the rate (encode), as VTM's own bitrate counts no SEI.
         """
         opts = ["-c", str(self._paths()["cfg"]), "-f", str(src.frames), "-q", str(qp), "--IntraPeriod=-1",
                 f"--InputFile={src.path}", f"--SourceWidth={src.width}", f"--SourceHeight={src.height}",
                 f"--FrameRate={round(src.fps)}", "--Level=6.2", f"--InputBitDepth={src.bit_depth}"]
         if src.chroma_format == "444":
             opts += ["--InputChromaFormat=444", "--ChromaFormatIDC=444"]
-        return opts + ["--DecodingRefreshType=2"]
+        return opts + ["--DecodingRefreshType=2", "--SEIDecodedPictureHash=1"]
 
     def describe(self) -> str:
         return (f"EncoderApp -c {Path(str(self._paths()['cfg'])).name} -q {{qp}} --IntraPeriod=-1 "
                 "--Level=6.2 --InputBitDepth={8|10} [--InputChromaFormat=444 --ChromaFormatIDC=444] "
-                "--DecodingRefreshType=2")
+                "--DecodingRefreshType=2 --SEIDecodedPictureHash=1")
 
     def encode(self, src: RawVideo, qp: int, bitstream: Path, log: Path) -> Encoded:
         cmd = [str(self._paths()["encoder"]), *self.options(src, qp), "-b", str(bitstream)]
         reported = parse_vtm_log(_run(cmd, log, "VTM EncoderApp"))
         if reported["frames"] != src.frames:
             raise EncoderFailed(f"VTM EncoderApp coded {reported['frames']} frames, expected {src.frames}; see {log}")
-        return Encoded(bitstream, 8 * bitstream.stat().st_size, tuple(cmd), log, reported.pop("version"), reported)
+        self._reports[bitstream] = reported
+        # The rate is that of the stream without the hash SEI, which only checks decoding.
+        stream_bytes = bitstream.stat().st_size - hash_sei_bytes(bitstream.read_bytes())
+        return Encoded(bitstream, 8 * stream_bytes, tuple(cmd), log, reported.pop("version"), reported)
 
     def frame_bits(self, bitstream: Path, log: Path) -> list[int]:
         """Bits of each picture in display (POC) order from EncoderApp's per-picture lines in its `log`. VTM counts a
         picture's NAL units without the Annex-B start codes and without SEI messages (its analyser's rule), so the
-        file's remaining bytes, all frames' start codes and SEI, are put on the first (I) frame (_whole_stream)."""
+        file's remaining bytes, all frames' start codes and SEI but the uncounted hash SEI (encode), are put on the
+        first (I) frame (_whole_stream)."""
         pictures = {}
         for poc, bits in _VTM_POC.findall(log.read_text(encoding="utf-8", errors="replace")):
             if int(poc) in pictures:
@@ -381,22 +466,31 @@ class VTM:
         if sorted(pictures) != list(range(len(pictures))):
             raise EncoderFailed(f"{log}: per-picture lines have POCs {sorted(pictures)}, "
                                 f"expected 0..{len(pictures) - 1}")
-        return _whole_stream([pictures[poc] for poc in range(len(pictures))], bitstream, log)
+        return _whole_stream([pictures[poc] for poc in range(len(pictures))], bitstream, log,
+                             hash_sei_bytes(bitstream.read_bytes()))
 
     def decode(self, bitstream: Path, like: RawVideo, out: Path, log: Path) -> RawVideo:
-        """DecoderApp writes 10-bit planes (-d 10) of the coded chroma format."""
+        """DecoderApp writes 10-bit planes (-d 10) of the coded chroma format and checks each picture's hash SEI: a
+        mismatch is an error naming the POCs; the outcome completes the stream's report from encode()."""
         cmd = [str(self._paths()["decoder"]), "-b", str(bitstream), "-o", str(out), "-d", "10"]
-        _run(cmd, log, "VTM DecoderApp")
+        try:
+            text = _run(cmd, log, "VTM DecoderApp")
+        except EncoderFailed:
+            # DecoderApp exits with 1 on a mismatch; the mismatching POCs say more than the exit status.
+            decoded_picture_hash(log.read_text(encoding="utf-8", errors="replace"), log)
+            raise
+        self._reports.pop(bitstream, {})["decoded_picture_hash"] = decoded_picture_hash(text, log)
         decoded = like.with_path(out, f"yuv{like.chroma_format}p10le")
         decoded.check_size()
         return decoded
 
 
-ENCODERS = {cls.name: cls for cls in (X264, X265, SVTAV1, VVenC, VTM)}
+ENCODERS = {cls.name: cls for cls in (X264, X265, SVTAV1, AOM, VP9, VVenC, VTM)}
 
 
 def make_encoder(name: str, **options):
-    """An encoder backend by name (x264, x265, svtav1, vvenc, vtm) with its options (threads; VTM paths)."""
+    """An encoder backend by name (ENCODERS: x264, x265, svtav1, aom, vp9, vvenc, vtm) with its options (threads; VTM
+    paths)."""
     if name not in ENCODERS:
         raise InputError(f"unknown encoder {name!r}; expected one of {', '.join(ENCODERS)}")
     cls = ENCODERS[name]
