@@ -17,7 +17,8 @@ from bench.codecs.encoders import ENCODERS
 from bench.errors import InputError
 
 METRICS = ("psnr_rgb", "msssim_rgb")
-METRIC_NAMES = {"psnr_rgb": "PSNR-RGB", "msssim_rgb": "MS-SSIM-RGB"}
+METRIC_NAMES = {"psnr_rgb": "PSNR-RGB", "msssim_rgb": "MS-SSIM-RGB", "vmaf": "VMAF (vmaf_v0.6.1)",
+                "xpsnr": "XPSNR (min of Y, U, V)"}
 TRANSFORM_ORDER = ("BT601", "BT709", "native-RGB")
 TRANSFORM_NAMES = {"BT601": "BT.601", "BT709": "BT.709", "native-RGB": "native RGB", "none": "no RGB",
                    "unknown": "colour conversion unknown"}

@@ -23,7 +23,8 @@ CODEC_POINTS = {"hytip.codec": {"_check_values": lambda where, x: None, "_bits":
                                 "_check_finite": lambda where, recon, bits: None}}
 SWEEP_POINTS = {**CODEC_POINTS, "bench.codecs.hytip_codec": {
     "frame_metrics": lambda recon, *args: {"psnr_rgb": 0.0, "msssim_rgb": 0.0, "psnr_y": 0.0, "psnr_u": 0.0,
-                                           "psnr_v": 0.0, "psnr_yuv": 0.0}}}
+                                           "psnr_v": 0.0, "psnr_yuv": 0.0},
+    "_yuv_planes": lambda recon, spec, source: None}}
 
 
 @pytest.fixture(autouse=True)

@@ -118,9 +118,12 @@ def test_two_sequence_sweep_end_to_end_then_resume_and_force(data, tmp_path, cap
     code, text = cli(argv(data, out, "--force", codecs=("x264",)), capsys)
     assert code == 0 and "8 done, 0 skipped" in text
 
-    # Another protocol on the same store is refused, not mixed in.
-    assert main(argv(data, out, "--crop-multiple", "-1")) == 2
-    assert "protocol crop_multiple: expected a positive integer, found -1" in capsys.readouterr().err
+    # A value out of range stops the command before anything runs; another protocol on the same store is refused,
+    # not mixed in.
+    with pytest.raises(SystemExit) as stop:
+        main(argv(data, out, "--crop-multiple", "-1"))
+    assert stop.value.code == 2
+    assert "argument --crop-multiple: -1: expected a positive integer" in capsys.readouterr().err
     code = main(argv(data, out, "--crop-multiple", "32", codecs=("x264",)))
     assert code == 2 and "were made with another configuration" in capsys.readouterr().err
 

@@ -23,12 +23,17 @@ PROTOCOL_COLUMNS = ("frames", "intra_period", "crop", "width", "height", "input_
                     "color_filter")
 CURVE_KEY = ("codec", "codec_version", "codec_config", "dataset", "sequence", "color_transform") + PROTOCOL_COLUMNS
 RATE_COLUMNS = ("bpp", "kbps")
-QUALITY_COLUMNS = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_u", "psnr_v", "psnr_yuv",
-                   "msssim_y", "msssim_u", "msssim_v", "msssim_yuv")
-RD_COLUMNS = CURVE_KEY + ("rate_point",) + RATE_COLUMNS + QUALITY_COLUMNS + ("yuv_weights", "source")
+RD_QUALITY_COLUMNS = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_u", "psnr_v", "psnr_yuv",
+                      "msssim_y", "msssim_u", "msssim_v", "msssim_yuv")
+RD_COLUMNS = CURVE_KEY + ("rate_point",) + RATE_COLUMNS + RD_QUALITY_COLUMNS + ("yuv_weights", "source")
+# VMAF and XPSNR (bench.measure.video_metrics), measured when a sweep asks for them: quality columns like the others,
+# but optional in a file (result columns), as every file written before them lacks them; a loaded frame always has
+# them, blank where not measured.
+VIDEO_QUALITY_COLUMNS = ("vmaf", "xpsnr_y", "xpsnr_u", "xpsnr_v", "xpsnr")
+QUALITY_COLUMNS = RD_QUALITY_COLUMNS + VIDEO_QUALITY_COLUMNS
 # Quality columns a BD value is computed on; they must rise with rate. Single chroma planes need not (a codec may
 # trade chroma for luma between rate points), so they are not checked.
-BD_METRICS = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_yuv", "msssim_yuv")
+BD_METRICS = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_yuv", "msssim_yuv", "vmaf", "xpsnr")
 INT_COLUMNS = ("frames", "intra_period", "width", "height")
 TEXT_COLUMNS = tuple(c for c in RD_COLUMNS if c not in INT_COLUMNS + RATE_COLUMNS + QUALITY_COLUMNS)
 OPTIONAL_TEXT = ("yuv_weights",)
@@ -39,8 +44,9 @@ RESULT_FLOAT_COLUMNS = ("psnr_rgb_from_mse", "psnr_y_from_mse", "psnr_u_from_mse
                         "psnr_yuv_from_mse", "enc_seconds", "dec_seconds", "input_wait_seconds")
 RESULT_TEXT_COLUMNS = ("model", "rate_mode", "decode_check", "averaging", "scene_cuts", "job", "config_sha256",
                        "project_version", "git_commit", "checkpoint_sha256", "torch_version", "cuda_version",
-                       "cudnn_version", "device", "threads", "codec_command", "rate_selection")
-RESULT_COLUMNS = RESULT_INT_COLUMNS + RESULT_FLOAT_COLUMNS + RESULT_TEXT_COLUMNS
+                       "cudnn_version", "device", "threads", "codec_command", "rate_selection",
+                       "video_metrics_protocol")
+RESULT_COLUMNS = VIDEO_QUALITY_COLUMNS + RESULT_INT_COLUMNS + RESULT_FLOAT_COLUMNS + RESULT_TEXT_COLUMNS
 # The sequence name of a curve that a source publishes only as a dataset mean.
 DATASET_MEAN = "avg"
 
@@ -145,6 +151,8 @@ def _check_range(number, column, file, where):
         ok, expected = number == -1 or number > 0, "-1 (one intra frame) or a positive period"
     elif column.startswith("msssim"):
         ok, expected = 0 < number <= 1, "a value in (0, 1]"
+    elif column == "vmaf":
+        ok, expected = 0 <= number <= 100, "a value in [0, 100]"
     else:
         ok, expected = number > 0, "a positive value"
     if not ok:
@@ -170,7 +178,7 @@ def rd_frame(records: list[Mapping], file: str, wheres: list[str] | None = None,
             row[column] = _number(record.get(column), column, file, where)
             _check_range(row[column], column, file, where)
         for column in RESULT_COLUMNS:
-            if column in record:
+            if column in record and column not in QUALITY_COLUMNS:
                 value = record[column]
                 if column in RESULT_TEXT_COLUMNS:
                     row[column] = "" if _blank(value) else str(value).strip()

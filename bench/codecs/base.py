@@ -24,6 +24,7 @@ YUV_WEIGHTS = (6, 1, 1)  # DCVC's (6Y + U + V) / 8
 AVERAGING_TEXT = ("per sequence: mean over each GOP's frames, then over GOPs (the official code's rule); "
                   "*_from_mse: PSNR of the mean MSE over all frames")
 PSNR_KEYS = ("psnr_rgb", "psnr_y", "psnr_u", "psnr_v")
+AVERAGED = ("psnr", "msssim", "vmaf", "xpsnr")  # per-frame keys summarise averages (vmaf/xpsnr: when measured)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def summarise(per_frame: dict[str, list], source: SourceSpec) -> dict[str, float
     """Sequence values of every per-frame metric, both ways (see AVERAGING_TEXT)."""
     gops = [p.gop for p in source.plan()]
     metrics = {k: json_number(sequence_mean(v, gops)) for k, v in per_frame.items()
-               if k.startswith(("psnr", "msssim"))}
+               if k.startswith(AVERAGED)}
     for key in PSNR_KEYS:
         if key in per_frame:
             metrics[f"{key}_from_mse"] = json_number(psnr_from_mse(per_frame[key]))

@@ -9,6 +9,9 @@ references, as the HyTIP test loop codes them; the streams are decoded and measu
   source converted with the same ColourSpec (whole frame, then cropped, as the HyTIP inputs are made);
 - mode rgb444: the RGB the HyTIP run sees is converted to YUV 4:4:4 10-bit (the ColourSpec's matrix and range) and
   coded (DCVC's suggested RGB anchor); the decoded planes go back to RGB and only RGB metrics are taken.
+Asked for (`metrics`), VMAF and XPSNR (bench.measure.video_metrics) are taken on the 4:2:0 planes the PSNR-Y/U/V
+columns compare: the decoded planes at the source's depth against the cropped source planes; in mode rgb444, the
+decoded RGB converted to YUV 4:2:0 with the run's ColourSpec against the source's planes, as for HyTIP.
 bpp = bits / (cropped width * height * frames); kbps = bits * fps / frames / 1000. Each frame's bits (per_frame
 "bits", display order) are its share of its GOP's stream, adding up to the stream's size (encoders.frame_bits); an
 encoder output that does not give them (FrameSizesUnknown) leaves them out and says why in the result's
@@ -34,18 +37,21 @@ from bench.codecs.base import (
     SourceSpec,
     crop_planes,
     json_number,
+    reference_planes,
     reference_rgb,
     summarise,
 )
 from bench.codecs.encoders import EncoderFailed, FrameSizesUnknown, RawVideo, make_encoder
 from bench.data.colour import (
     ColourSpec,
+    rgb_to_yuv420,
     rgb_to_yuv444,
     yuv420_to_rgb,
     yuv444_to_rgb,
 )
 from bench.errors import InputError
 from bench.measure.metrics import msssim_plane, msssim_rgb, psnr_plane, psnr_rgb
+from bench.measure.video_metrics import FramePairs
 
 MODES = ("yuv420", "rgb444")
 DEFAULT_ENCODERS = ("x264", "x265", "svtav1", "vvenc")
@@ -93,9 +99,10 @@ def frame_sha256(planes) -> str:
 
 
 def measure(source: SourceSpec, decoded: RawVideo, mode: str, spec: ColourSpec,
-            device: str = "cpu") -> dict[str, list[float]]:
+            device: str = "cpu", pairs: FramePairs | None = None) -> dict[str, list[float]]:
     """Per-frame metrics of the decoded frames against the source, in the protocol (see the module docstring).
-    MS-SSIM dominates the cost (seconds per 1080p frame on a CPU); `device` may be 'cuda'."""
+    MS-SSIM dominates the cost (seconds per 1080p frame on a CPU); `device` may be 'cuda'. `pairs` collects the
+    4:2:0 frames that VMAF and XPSNR take."""
     crop = source.crop
     per_frame: dict[str, list[float]] = {"psnr_rgb": [], "msssim_rgb": []}
     if mode == "yuv420":
@@ -122,8 +129,13 @@ def measure(source: SourceSpec, decoded: RawVideo, mode: str, spec: ColourSpec,
                             per_frame[f"{name}_{plane}"].append(value)
                         per_frame[f"{name}_yuv"].append(sum(w * v for w, v in zip(YUV_WEIGHTS, values)) / sum(YUV_WEIGHTS))
                     outs.append(yuv420_to_rgb(*got, spec, bit_depth=bits))
+                    if pairs:
+                        pairs.add(got, src)
                 else:
                     outs.append(yuv444_to_rgb(*got, spec, bit_depth=10))
+                    if pairs:
+                        pairs.add(rgb_to_yuv420(outs[-1], spec, bit_depth=bits),
+                                  reference_planes(frame, refs[-1], source, spec))
             ref, out = torch.stack(refs).to(device), torch.stack(outs).to(device)
             per_frame["psnr_rgb"] += psnr_rgb(out, ref).tolist()
             per_frame["msssim_rgb"] += msssim_rgb(out, ref).tolist()
@@ -136,7 +148,7 @@ class ConventionalCodec:
     """A conventional encoder (bench.codecs.encoders) as a sweep codec: each GOP coded as its own stream, decoded,
     measured against the source (see the module docstring)."""
 
-    encoder: str                 # x264, x265, svtav1, vvenc, vtm
+    encoder: str                 # a name of bench.codecs.encoders.ENCODERS
     mode: str = "yuv420"         # or rgb444
     options: tuple = ()          # (name, value) pairs for make_encoder: threads, VTM paths
 
@@ -176,8 +188,9 @@ class ConventionalCodec:
                              f"{source.pix_fmt}; use --mode rgb444 (mode: rgb444 in a sweep config)")
 
     def code(self, source: SourceSpec, rate, spec: ColourSpec, *, rate_mode: str, folders: dict,
-             device: str = "cpu") -> dict:
-        """Encode, decode and measure one rate point of one sequence; `folders`: work, logs, bitstreams."""
+             device: str = "cpu", metrics: tuple = ()) -> dict:
+        """Encode, decode and measure one rate point of one sequence; `folders`: work, logs, bitstreams; `metrics`:
+        VMAF and/or XPSNR besides (bench.measure.video_metrics.VIDEO_METRICS)."""
         if rate_mode != "real":
             raise InputError(f"{self.encoder}: a conventional encoder has no estimated rate mode; use rate mode real")
         self.check_source(source)
@@ -227,7 +240,10 @@ class ConventionalCodec:
                                      "enc_seconds": encoded - started, "dec_seconds": decoded_at - encoded})
             decoded = replace(raw, path=decoded_path, pix_fmt=out.pix_fmt)
             decoded.check_size()
-            per_frame = measure(src, decoded, mode, spec, device)
+            pairs = FramePairs(crop.width, crop.height, src.bit_depth, src.fps, folder=work) if metrics else None
+            per_frame = measure(src, decoded, mode, spec, device, pairs)
+            scores = pairs.measure(metrics, enc.threads) if pairs else None
+            per_frame.update(scores.per_frame if scores else {})
             recon_sha256 = [frame_sha256(decoded.read(i)) for i in range(src.frames)]
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -250,4 +266,5 @@ class ConventionalCodec:
             "command": " ; ".join(" ".join(s["command"]) for s in segments[:1]),
             "yuv_weights": DCVC_YUV_WEIGHTS if mode == "yuv420" else "",
             **({"frame_bits_unknown": unknown} if unknown else {}),
+            **({"video_metrics": scores.record()} if scores else {}),
         }

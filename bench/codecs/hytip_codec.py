@@ -32,9 +32,10 @@ from bench.codecs.base import (
     reference_rgb,
     summarise,
 )
-from bench.data.colour import ColourSpec
+from bench.data.colour import ColourSpec, rgb_to_yuv420
 from bench.data.prefetch import Prefetch
 from bench.errors import InputError
+from bench.measure.video_metrics import FramePairs
 from hytip.bitstream import MAX_INDEX
 from hytip.checkpoint import load_checkpoint
 from hytip.codec import KERNELS
@@ -52,9 +53,14 @@ DEFAULT_RATE_POINTS = tuple((q, q) for q in (0, 21, 42, 63))
 
 
 # Where a sweep job needs a value of the model's output on the host, beside hytip.codec's HOST_POINTS: the metrics
-# of each reconstruction (a thread beside the model on a GPU). Real mode also hashes each reconstruction on the host
+# of each reconstruction (a thread beside the model on a GPU) and, with VMAF/XPSNR asked for, its 4:2:0 planes. Real mode also hashes each reconstruction on the host
 # and entropy codes there (hytip.entropy_coding). tests/test_fake_cuda.py runs a job on fake CUDA with these replaced.
-HOST_POINTS = ("frame_metrics",)
+HOST_POINTS = ("frame_metrics", "_yuv_planes")
+
+
+def _yuv_planes(recon: torch.Tensor, spec: ColourSpec, source: SourceSpec):
+    """The reconstruction's 4:2:0 planes for VMAF/XPSNR, made on the host as the PSNR-Y/U/V columns take them."""
+    return rgb_to_yuv420(recon.float().cpu(), spec, bit_depth=source.bit_depth)
 
 
 @lru_cache(maxsize=4)
@@ -171,11 +177,12 @@ class HytipCodec:
         return RateAxis(0, MAX_INDEX, more_bits_up=True, paired=True)
 
     def code(self, source: SourceSpec, rate, spec: ColourSpec, *, rate_mode: str, folders: dict,
-             device: str = "cpu") -> dict:
-        return self.code_points(source, [rate], spec, rate_mode=rate_mode, folders=folders, device=device)[0]
+             device: str = "cpu", metrics: tuple = ()) -> dict:
+        return self.code_points(source, [rate], spec, rate_mode=rate_mode, folders=folders, device=device,
+                                metrics=metrics)[0]
 
     def code_points(self, source: SourceSpec, rates: list, spec: ColourSpec, *, rate_mode: str, folders: dict,
-                    device: str = "cpu") -> list[dict]:
+                    device: str = "cpu", metrics: tuple = ()) -> list[dict]:
         """A result per rate point of ``rates``, coded as one batch (``hytip.Codec.estimate_points``; estimated
         rates only). A GPU out of memory for the batch codes it again in two halves, down to one point at a time;
         each result says the batch it was coded in (``rate_point_batch``)."""
@@ -188,7 +195,7 @@ class HytipCodec:
             raise InputError(f"HyTIP {self.model}: real bitstreams are coded one rate point at a time (a stream coded "
                              "in a batch would decode exactly only in the same batch)")
         try:
-            return self._code(source, rates, spec, rate_mode, folders, device)
+            return self._code(source, rates, spec, rate_mode, folders, device, metrics)
         except torch.cuda.OutOfMemoryError:
             if len(rates) == 1:
                 raise
@@ -196,10 +203,10 @@ class HytipCodec:
         half = len(rates) // 2
         return [result for part in (rates[:half], rates[half:])
                 for result in self.code_points(source, part, spec, rate_mode=rate_mode, folders=folders,
-                                               device=device)]
+                                               device=device, metrics=metrics)]
 
     def _code(self, source: SourceSpec, rates: list, spec: ColourSpec, rate_mode: str, folders: dict,
-              device: str) -> list[dict]:
+              device: str, video_metrics: tuple = ()) -> list[dict]:
         loading = time.perf_counter()
         codec = _loaded(self.checkpoint, device, self.threads)
         load_seconds = time.perf_counter() - loading      # a worker's first job only: the model is then cached
@@ -213,6 +220,9 @@ class HytipCodec:
         n = len(rates)
         per_frame = [{"number": [], "type": [], "bits": [], "enc_seconds": [], "dec_seconds": []} for _ in rates]
         recon_hashes, metrics = [], [[] for _ in rates]
+        # VMAF/XPSNR (bench.measure.video_metrics): the sequence's frames collected, measured once after coding.
+        pairs = [FramePairs(source.crop.width, source.crop.height, source.bit_depth, source.fps)
+                 for _ in rates] if video_metrics else []
         # On a GPU the metrics (MS-SSIM, the recon's YUV conversion) run beside the model, a few frames behind it at
         # most; on the CPU the model's threads already use every core, so they run in turn with it, as they do with
         # the tf32 kernels, which turn TensorFloat-32 on (process-wide) for their frames only.
@@ -244,11 +254,16 @@ class HytipCodec:
                     done.append(submit(frame_metrics, result.recon, rgb, planes, source, spec))
                     if stream:
                         recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
+                for pair, result in zip(pairs, results):
+                    pair.add(_yuv_planes(result.recon, spec, source), planes)
                 waited_before, started = reader.wait_seconds, _sync(device)
             for frame, done in zip(per_frame, metrics):
                 for future in done:
                     for key, value in future.result().items():
                         frame.setdefault(key, []).append(json_number(value))
+        scores = [pair.measure(video_metrics, self.threads or torch.get_num_threads()) for pair in pairs]
+        for frame, score in zip(per_frame, scores):
+            frame.update(score.per_frame)
         decode_check = "n/a"
         if stream:
             decoded, started = [], _sync(device)
@@ -265,9 +280,12 @@ class HytipCodec:
         peak, peak_what = peak_memory(device)
         # A batch's one-time costs (the model load, the waits for input: one reader feeds every point) are on its
         # first point, so that sums over records count them once.
-        return [self._result(source, rate, frame, rate_mode, stream, decode_check, peak, peak_what, n,
-                             load_seconds if i == 0 else 0.0, reader.wait_seconds if i == 0 else 0.0, device)
-                for i, (rate, frame) in enumerate(zip(rates, per_frame))]
+        results = [self._result(source, rate, frame, rate_mode, stream, decode_check, peak, peak_what, n,
+                                load_seconds if i == 0 else 0.0, reader.wait_seconds if i == 0 else 0.0, device)
+                   for i, (rate, frame) in enumerate(zip(rates, per_frame))]
+        for result, score in zip(results, scores):
+            result["video_metrics"] = score.record()
+        return results
 
     def _result(self, source: SourceSpec, rate, per_frame: dict, rate_mode: str, stream: Path | None,
                 decode_check: str, peak: int, peak_what: str, batch: int, load_seconds: float,

@@ -19,6 +19,8 @@ or encoder of all jobs at once, before anything runs. Schema (every key optional
     protocol: {frames: 96, intra_period: 32, crop_multiple: 64, scene_cuts: true}   # or crop_size: [448, 256];
                                        # color_filter: nearest|bilinear|bicubic|ffmpeg overrides the transform's
     rate_mode: estimated               # or real: entropy-coded streams, decoded and checked
+    metrics: [vmaf, xpsnr]             # optional, off by default (about 0.07 s per 1080p frame): VMAF and/or XPSNR
+                                       # per frame besides PSNR/MS-SSIM (bench.measure.video_metrics); in the job hash
     data_root: ...                     # default $HYTIP_DATA_ROOT
     execution: {devices: auto, threads: null, encoder_jobs: 1, complexity_counters: [ptflops]}   # or [ptflops, fvcore]
                                        # rate_point_batch: auto (4 on a GPU, 1 on the CPU) or N: HyTIP estimated rate
@@ -42,11 +44,12 @@ from bench.data.colour import FILTERS, ColourSpec
 from bench.data.protocol import CROP_FACTOR, GOP_SIZE, TEST_FRAMES
 from bench.data.readers import open_source
 from bench.errors import BenchError, InputError
+from bench.measure.video_metrics import check_ffmpeg, check_metrics
 from bench.sweep.rate_selection import RateSelection, parse_rate_points
 
 NATIVE_RGB = "native-RGB"
 TOP_KEYS = {"name", "codecs", "datasets", "sequences", "input", "rate_points", "color_transforms", "protocol",
-            "rate_mode", "data_root", "catalogs", "execution"}
+            "rate_mode", "data_root", "catalogs", "execution", "metrics"}
 PROTOCOL_KEYS = ("frames", "intra_period", "crop_multiple", "crop_size", "scene_cuts", "color_filter")
 EXECUTION_KEYS = {"devices", "threads", "encoder_jobs", "complexity_counters", "rate_point_batch"}
 CODEC_KEYS = {"codec", "model", "checkpoint", "threads", "kernels", "qps", "mode", "encoder_app", "decoder_app", "cfg"}
@@ -65,6 +68,7 @@ class SweepConfig:
     data_root: str | None = None
     catalogs: list[str] = field(default_factory=list)
     execution: dict = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)   # vmaf, xpsnr (bench.measure.video_metrics.VIDEO_METRICS)
     name: str = "sweep"
 
     @classmethod
@@ -81,6 +85,10 @@ class SweepConfig:
         unknown = sorted(set(doc) - TOP_KEYS)
         if unknown:
             raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(TOP_KEYS))}")
+        try:
+            check_metrics(doc.get("metrics") or [])
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
         base = path.parent
         for entry in doc.get("codecs") or []:
             for key in ("checkpoint", "encoder_app", "decoder_app", "cfg"):  # relative to the config's folder
@@ -134,6 +142,7 @@ class SweepConfig:
         batch = self.execution.get("rate_point_batch", "auto")
         if batch != "auto" and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
             raise InputError(f"execution rate_point_batch: expected auto or a positive integer, found {batch!r}")
+        check_metrics(self.metrics)
         if not self.datasets and not self.input:
             raise InputError("the sweep has no sequences: give --dataset or --input (datasets: or input: in a config)")
         if self.selection.mode == "match":
@@ -169,6 +178,7 @@ class JobSpec:
     colour: ColourSpec
     identity: dict         # what the result depends on besides source, rate and colour
     rate_selection: str = "fixed"   # how the rate point was chosen (bench.sweep.rate_selection); not in the hash
+    metrics: tuple[str, ...] = ()   # VMAF/XPSNR measured besides (bench.measure.video_metrics); in the hash if any
 
     @property
     def frames(self) -> int:
@@ -267,6 +277,7 @@ def expand(config: SweepConfig, chosen: dict | None = None, only: int | None = N
     config.validate()
     plans = codec_plans(config)
     selection = config.selection
+    metrics = check_metrics(config.metrics)
     jobs = []
     for source in sources(config):
         for index, (codec, rates, protocol) in enumerate(plans):
@@ -282,7 +293,8 @@ def expand(config: SweepConfig, chosen: dict | None = None, only: int | None = N
                         how = "dense, protocol" if rate in protocol else "dense"
                     else:
                         how = "fixed"
-                    jobs.append(JobSpec(codec.spec(), source, rate, ct, colour_of(config, ct), identity, how))
+                    jobs.append(JobSpec(codec.spec(), source, rate, ct, colour_of(config, ct), identity, how,
+                                        metrics))
     return jobs
 
 
@@ -302,6 +314,10 @@ def preflight(config: SweepConfig) -> list[BenchError]:
             codec.check()
         except BenchError as exc:
             problems.append(exc)
+    try:
+        check_ffmpeg(check_metrics(config.metrics))
+    except BenchError as exc:
+        problems.append(exc)
     try:
         found = sources(config)
     except BenchError as exc:

@@ -2,10 +2,12 @@
 
 A job's record holds the codec's result plus the row of the results table (`row`), the frame plan (intra period,
 scene cuts) and provenance. Its config hash covers everything the result depends on (codec identity with the
-checkpoint's sha256, source, protocol, colour spec, rate point, rate mode), so records of another configuration
-are refused, never mixed in (bench.sweep.jobs). HyTIP's estimated rate points of one sequence may run as one batch
-(`execution: rate_point_batch`), each still with its own record; the batch size is an execution setting, as the device
-is: the row says it (`rate_point_batch`), the hash does not cover it.
+checkpoint's sha256, source, protocol, colour spec, rate point, rate mode, and the VMAF/XPSNR metrics when any are
+asked for), so records of another configuration are refused, never mixed in (bench.sweep.jobs); a done record of the
+same job measured with fewer of the metrics asked for is redone instead (`supersede_fewer_metrics`). HyTIP's
+estimated rate points of one sequence may run as one batch (`execution: rate_point_batch`), each still with its own
+record; the batch size is an execution setting, as the device is: the row says it (`rate_point_batch`), the hash does
+not cover it.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import json
 import os
 import platform
 import subprocess
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import lru_cache
+from itertools import combinations
 from pathlib import Path
 
 import torch
@@ -27,7 +30,7 @@ from bench.codecs.base import AVERAGING_TEXT, RatePoint, SourceSpec
 from bench.codecs.registry import make_codec
 from bench.data.colour import ColourSpec
 from bench.sweep.config import JobSpec
-from bench.sweep.jobs import Job, Lane, job_key
+from bench.sweep.jobs import Job, Lane, job_key, load_record, record_path, write_record
 
 MODEL_LANE, ENCODER_LANE = "model", "encoder"
 AUTO_BATCH_GPU = 4    # rate points per batch on a GPU by default: the paper's per sequence
@@ -80,7 +83,8 @@ def _row(result: dict, source: SourceSpec, spec: ColourSpec, color_transform: st
         "scene_cuts": " ".join(map(str, source.scene_cuts)) or "none", "job": key, "config_sha256": config,
         "checkpoint_sha256": result.get("checkpoint_sha256", "n/a"), "device": device_name(device),
         "threads": str(torch.get_num_threads()), "codec_command": result["command"],
-        "rate_point_batch": result.get("rate_point_batch"), **provenance(),
+        "rate_point_batch": result.get("rate_point_batch"),
+        "video_metrics_protocol": result.get("video_metrics", {}).get("protocol"), **provenance(),
     })
     row.update({k: v for k, v in metrics.items() if k in row})
     return row
@@ -103,7 +107,8 @@ def code_job(*, device: str = "cpu", **member) -> dict:
     """One (codec, sequence, colour transform, rate point): code, measure, and build its results row."""
     src, spec, rate_mode = _decoded(member)
     result = make_codec(member["codec"]).code(src, RatePoint(**member["rate"]), spec, rate_mode=rate_mode,
-                                              folders=member["folders"], device=device)
+                                              folders=member["folders"], device=device,
+                                              metrics=tuple(member.get("metrics", ())))
     return _finish(result, member, src, spec, rate_mode, device)
 
 
@@ -112,7 +117,7 @@ def code_batch(*, members: list[dict], device: str = "cpu") -> list[dict]:
     src, spec, rate_mode = _decoded(members[0])
     results = make_codec(members[0]["codec"]).code_points(
         src, [RatePoint(**m["rate"]) for m in members], spec, rate_mode=rate_mode, folders=members[0]["folders"],
-        device=device)
+        device=device, metrics=tuple(members[0].get("metrics", ())))
     return [_finish(result, member, src, spec, rate_mode, device) for result, member in zip(results, members)]
 
 
@@ -132,6 +137,8 @@ def spec_config(spec: JobSpec, rate_mode: str) -> str:
     source.pop("path")  # the same file may move; geometry, frames and protocol stay in the hash
     what = {"codec": spec.identity, "source": source, "rate": asdict(spec.rate), "colour": spec.colour.describe(),
             "color_transform": spec.color_transform, "rate_mode": rate_mode if spec.codec["kind"] == "hytip" else "real"}
+    if spec.metrics:   # only then: the hashes of jobs without them stay as they were
+        what["metrics"] = list(spec.metrics)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -140,7 +147,7 @@ def _batch_tag(spec: JobSpec, rate_mode: str) -> str:
     if spec.codec["kind"] != "hytip" or rate_mode != "estimated":
         return ""
     what = {"codec": spec.codec, "source": asdict(spec.source), "colour": spec.colour.describe(),
-            "color_transform": spec.color_transform}
+            "color_transform": spec.color_transform, "metrics": list(spec.metrics)}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -154,10 +161,28 @@ def make_jobs(specs: list[JobSpec], out: Path, rate_mode: str) -> list[Job]:
         jobs.append(Job(key, code_job, {
             "codec": spec.codec, "source": asdict(spec.source), "rate": asdict(spec.rate),
             "colour": spec.colour.describe(), "color_transform": spec.color_transform, "rate_mode": rate_mode,
-            "folders": folders, "key": key, "config": config, "rate_selection": spec.rate_selection},
+            "folders": folders, "key": key, "config": config, "rate_selection": spec.rate_selection,
+            "metrics": list(spec.metrics)},
             lane=MODEL_LANE if spec.codec["kind"] == "hytip" else ENCODER_LANE, config=config,
             batch=batch, batch_fn=code_batch if batch else None))
     return jobs
+
+
+def supersede_fewer_metrics(specs: list[JobSpec], jobs: list[Job], records: Path, rate_mode: str) -> list[str]:
+    """Mark the done records of these jobs that were measured with fewer of the metrics now asked for (the same job
+    otherwise) as "superseded", so that the run redoes them rather than refusing them as another configuration;
+    their keys. A record with more metrics than asked for stays another configuration."""
+    marked = []
+    for spec, job in zip(specs, jobs):
+        if not spec.metrics:
+            continue
+        fewer = {spec_config(replace(spec, metrics=subset), rate_mode)
+                 for size in range(len(spec.metrics)) for subset in combinations(spec.metrics, size)}
+        record = load_record(records, job.key)
+        if record and record.get("status") == "done" and record.get("config") in fewer:
+            write_record(record_path(records, job.key), {**record, "status": "superseded", "superseded_by": job.config})
+            marked.append(job.key)
+    return marked
 
 
 def rate_point_batch(value, device: str) -> int:
