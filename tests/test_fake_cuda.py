@@ -24,7 +24,7 @@ CODEC_POINTS = {"hytip.codec": {"_check_values": lambda where, x: None, "_bits":
 SWEEP_POINTS = {**CODEC_POINTS, "bench.codecs.hytip_codec": {
     "frame_metrics": lambda recon, *args: {"psnr_rgb": 0.0, "msssim_rgb": 0.0, "psnr_y": 0.0, "psnr_u": 0.0,
                                            "psnr_v": 0.0, "psnr_yuv": 0.0},
-    "_yuv_planes": lambda recon, spec, source: None}}
+    "_yuv_planes": lambda recon, spec, source: None, "recon_sha256": lambda recon: ""}}
 
 
 @pytest.fixture(autouse=True)

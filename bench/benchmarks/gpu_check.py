@@ -21,7 +21,6 @@ Exit status 0 when 1 and 2 pass (3 is reported, not judged), 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import torch
 import hytip
 from bench import REPO_ROOT
 from bench.benchmarks.codec_speed import clip_frames
+from bench.codecs.hytip_codec import recon_sha256
 from bench.measure.metrics import psnr_plane
 from hytip.codec import KERNELS, DecodeError
 
@@ -52,7 +52,7 @@ def _sync(device: str) -> float:
 
 
 def _hashes(results) -> list[str]:
-    return [hashlib.sha256(r.recon.cpu().numpy().tobytes()).hexdigest() for r in results]
+    return [recon_sha256(r.recon) for r in results]
 
 
 def _first_difference(got: list[str], expected: list[str]) -> str:

@@ -53,9 +53,16 @@ DEFAULT_RATE_POINTS = tuple((q, q) for q in (0, 21, 42, 63))
 
 
 # Where a sweep job needs a value of the model's output on the host, beside hytip.codec's HOST_POINTS: the metrics
-# of each reconstruction (a thread beside the model on a GPU) and, with VMAF/XPSNR asked for, its 4:2:0 planes. Real mode also hashes each reconstruction on the host
+# of each reconstruction (a thread beside the model on a GPU), with VMAF/XPSNR asked for its 4:2:0 planes, and in
+# real mode its hash. Real mode also hashes each reconstruction on the host
 # and entropy codes there (hytip.entropy_coding). tests/test_fake_cuda.py runs a job on fake CUDA with these replaced.
-HOST_POINTS = ("frame_metrics", "_yuv_planes")
+HOST_POINTS = ("frame_metrics", "_yuv_planes", "recon_sha256")
+
+
+def recon_sha256(recon: torch.Tensor) -> str:
+    """The stream manifest's hash of one reconstructed frame (its float32 values' bytes), by which a stream's decoded
+    frames are compared with the encoder's, here and on another device (bench.sweep.verify)."""
+    return hashlib.sha256(recon.cpu().numpy().tobytes()).hexdigest()
 
 
 def _yuv_planes(recon: torch.Tensor, spec: ColourSpec, source: SourceSpec):
@@ -253,7 +260,7 @@ class HytipCodec:
                         done[-METRICS_BEHIND - 1].result()
                     done.append(submit(frame_metrics, result.recon, rgb, planes, source, spec))
                     if stream:
-                        recon_hashes.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
+                        recon_hashes.append(recon_sha256(result.recon))
                 for pair, result in zip(pairs, results):
                     pair.add(_yuv_planes(result.recon, spec, source), planes)
                 waited_before, started = reader.wait_seconds, _sync(device)
@@ -268,7 +275,7 @@ class HytipCodec:
         if stream:
             decoded, started = [], _sync(device)
             for result in codec.decompress(stream):
-                decoded.append(hashlib.sha256(result.recon.cpu().numpy().tobytes()).hexdigest())
+                decoded.append(recon_sha256(result.recon))
                 now = _sync(device)
                 per_frame[0]["dec_seconds"].append(now - started)
                 started = now

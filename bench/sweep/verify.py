@@ -21,7 +21,7 @@ import torch
 
 from bench.codecs.conventional import frame_sha256
 from bench.codecs.encoders import EncoderFailed, RawVideo, make_encoder
-from bench.codecs.hytip_codec import _loaded, file_sha256
+from bench.codecs.hytip_codec import _loaded, file_sha256, recon_sha256
 from bench.codecs.weights import find_checkpoint
 from bench.errors import InputError
 from bench.sweep.jobs import load_record
@@ -203,7 +203,7 @@ def _hytip(record: dict, folder: Path, device: str, checkpoint: str | None, thre
         # The same model object, device settings and threads as the sweep's jobs (HytipCodec).
         for frame in _loaded(checkpoint, device, threads).decompress(stream):
             # As HytipCodec._code hashes the encoder's reconstructions.
-            hashes.append(hashlib.sha256(frame.recon.cpu().numpy().tobytes()).hexdigest())
+            hashes.append(recon_sha256(frame.recon))
     except HytipError as exc:
         return _failed(verdict, changed, str(exc), _failed_frame(exc, numbers))
     return _compare(verdict, changed, hashes, result["per_frame"]["recon_sha256"], numbers)
