@@ -1,7 +1,7 @@
 """Command-line entry point: `run_bench.py` / `hytip-bench`.
 
 Each subcommand lives in the module that does its job and registers itself through a `register(subparsers)`
-function, so this file only assembles them.
+function and states its worked example (`EXAMPLE`, which ends its `--help`), so this file only assembles them.
 """
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import warnings
 from bench.errors import BenchError
 from hytip.errors import HytipError
 
-# Subcommand -> the module that provides it, in the order --help lists them.
-SUBCOMMANDS = {"demo": "bench.cli.demo", "datasets": "bench.cli.datasets", "export-png": "bench.cli.export_png",
-               "bdrate": "bench.cli.bdrate", "anchors": "bench.cli.anchors", "run": "bench.cli.run",
-               "verify-streams": "bench.cli.verify_streams",
-               "fetch-weights": "bench.cli.fetch_weights", "complexity": "bench.cli.complexity",
-               "report": "bench.cli.report"}
+# Subcommand -> its module, in the order of a user's jobs (--help lists them so): a first look; reproducing the
+# paper table (weights, data, the sweep, the anchor, the report); comparing codecs (BD-rates); the checks (complexity,
+# streams across devices); PNG export for other tools.
+SUBCOMMANDS = {"demo": "bench.cli.demo", "fetch-weights": "bench.cli.fetch_weights", "datasets": "bench.cli.datasets",
+               "run": "bench.cli.run", "anchors": "bench.cli.anchors", "report": "bench.cli.report",
+               "bdrate": "bench.cli.bdrate", "complexity": "bench.cli.complexity",
+               "verify-streams": "bench.cli.verify_streams", "export-png": "bench.cli.export_png"}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -31,7 +32,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in SUBCOMMANDS.items():
         if command not in SUBCOMMANDS or command == name:
-            importlib.import_module(module).register(subparsers)
+            loaded = importlib.import_module(module)
+            loaded.register(subparsers)
+            sub = subparsers.choices[name]
+            sub.formatter_class = argparse.RawDescriptionHelpFormatter   # keeps the example on its own line
+            sub.epilog = f"example:\n  {loaded.EXAMPLE}"
     return parser
 
 

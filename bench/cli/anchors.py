@@ -37,6 +37,8 @@ from bench.sweep.jobs import run_jobs
 from bench.sweep.runner import lanes, make_jobs
 from bench.sweep.store import remove_empty_work, write_results
 
+EXAMPLE = "run_bench.py anchors --dataset HEVC-D --encoders x265 vvenc --data-root /data --out runs/anchors"
+
 # Options that --conform takes from the published file instead.
 CONFORM_FROM_FILE = {"dataset": "--dataset", "frames": "--frames", "intra_period": "--intra-period", "rates": "--rates",
                      "encoders": "--encoders", "mode": "--mode", "color_transform": "--color-transform"}
@@ -293,7 +295,8 @@ def run_conform(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "anchors", help="encode a dataset with VTM, x264, x265, SVT-AV1, VVenC in the HyTIP protocol and measure it",
+        "anchors", help="encode a dataset with VTM, x264, x265, SVT-AV1, libaom, libvpx, VVenC in the HyTIP "
+                        "protocol and measure it",
         description="Code the protocol's frames (96, intra period 32, centre crop to a multiple of 64) of each sequence "
         "with conventional encoders at several QPs, decode, and measure with the same colour conversion and metrics as "
         "the HyTIP runs. Writes an anchor CSV (bench/anchors.py schema), one JSON record per job, encoder logs and "

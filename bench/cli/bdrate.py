@@ -21,6 +21,8 @@ from bench.analysis.rate_points import exclude_rate_points
 from bench.analysis.rd_schema import BD_METRICS, load_rd_csvs, write_bd_table_csv
 from bench.argtypes import share
 
+EXAMPLE = "run_bench.py bdrate runs/quick/results.csv runs/anchors/anchors.csv --anchor VVenC --ci"
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(

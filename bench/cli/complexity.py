@@ -30,6 +30,8 @@ from bench.measure.complexity_summary import summary_of
 from bench.measure.published_complexity import PUBLISHED_COMPLEXITY, PublishedComplexity, published_complexity
 from hytip.model import HyTIP
 
+EXAMPLE = "run_bench.py complexity --size 1920x1024 --json runs/complexity.json"
+
 WEIGHTS_NOTE = ("Weights do not matter here: MACs, parameter counts and buffer shapes are fixed by the architecture "
                 "and the frame size, so the model is built with random initialisation.")
 

@@ -10,6 +10,8 @@ from bench.data.catalog import (
     resolve_data_root,
 )
 
+EXAMPLE = "run_bench.py datasets --data-root /data --check UVG HEVC-B"
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(

@@ -22,6 +22,8 @@ from bench.data.catalog import COLOR_TRANSFORMS
 from bench.data.clips import BUNDLED_CLIP
 from bench.sweep.config import SweepConfig
 
+EXAMPLE = "run_bench.py demo --offline --out runs/demo"
+
 CROP = (448, 256)
 FRAMES = 32         # one GOP with the conventional codecs only
 HYTIP_FRAMES = 8    # one GOP when HyTIP (about 2.5 s per 448x256 frame on 2 CPU cores) joins

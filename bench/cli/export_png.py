@@ -14,6 +14,8 @@ from bench.data.catalog import COLOR_TRANSFORMS, load_catalog
 from bench.data.colour import FILTERS, ColourSpec
 from bench.data.png import export_sequence, png_folder
 
+EXAMPLE = "run_bench.py export-png /data --dataset HEVC-D --color-transform BT709"
+
 
 def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)

@@ -6,6 +6,8 @@ import argparse
 
 from bench.codecs.weights import CACHE_ENV, MODELS, URL_ENV, fetch
 
+EXAMPLE = "run_bench.py fetch-weights --models PSNR-RGB MS-SSIM-RGB"
+
 
 def run(args: argparse.Namespace) -> int:
     for model in args.models:

@@ -10,6 +10,8 @@ from bench.analysis.intervals import IntervalOptions
 from bench.argtypes import non_negative_float, share
 from bench.errors import InputError
 
+EXAMPLE = "run_bench.py report runs/quick runs/anchors --anchor VVenC --out runs/report"
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(

@@ -27,6 +27,8 @@ from bench.sweep.runner import MODEL_LANE, lanes, make_jobs, supersede_fewer_met
 from bench.sweep.store import remove_empty_work, write_complexity, write_results, write_sweep
 from hytip.codec import KERNELS
 
+EXAMPLE = "run_bench.py run configs/quick.yaml --data-root /data --dry-run"
+
 HYTIP_MODELS = ("PSNR-RGB", "MS-SSIM-RGB")
 HYTIP_KMAC_PER_PIXEL = 1266  # encode, one P-frame (run_bench.py complexity), for the dry run's estimate of the work
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from bench.errors import InputError
 from bench.sweep.verify import Report, check_device, verify
 
+EXAMPLE = "run_bench.py verify-streams runs/quick --device cuda:0"
+
 
 def _checkpoints(texts: list[str]) -> dict[str, str]:
     out = {}
