@@ -108,7 +108,11 @@ def test_parallel_run_with_a_killed_worker_is_completed_by_a_rerun(tmp_path):
     second = run_jobs(jobs, tmp_path / "rec", workers=2, progress=False)
     assert second.ok and set(second.done) == {j.key for j in jobs}
     assert "dies" in second.ran and not set(second.ran) & set(first.ran)
-    assert sorted(int(x) for x in _lines(log)) == [0, 1, 2, 3]  # each square ran exactly once over both runs
+    counts = {x: _lines(log).count(str(x)) for x in range(4)}
+    # a square finished in the first run is never redone; one whose result the broken pool lost (it may have run
+    # to its end in the other worker) is redone once
+    assert all(counts[x] == 1 for x in range(4) if f"sq__{x}" in first.done)
+    assert all(1 <= counts[x] <= 2 for x in range(4))
     assert all(second.done[f"sq__{x}"]["result"]["pid"] != os.getpid() for x in range(4))  # ran in worker processes
 
 
