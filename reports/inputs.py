@@ -29,6 +29,7 @@ from bench.analysis.rd_schema import (
 from bench.errors import InputError
 
 JSON_IMPORTERS = {"dcvc": import_dcvc_json, "compressai": import_compressai_json}
+_NOT_KEYS = {"path", "dataset_names", "sequence_names"}   # the file itself; names come from the catalogue
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,31 @@ def parse_json_spec(kind: str, spec: list[str]) -> tuple[Path, dict]:
     """``FILE KEY=VALUE...`` of --dcvc/--compressai: the JSON file and the importer's keyword arguments (the protocol
     facts the JSON does not hold). Integer arguments are converted; an unknown or missing key is an InputError."""
     importer = JSON_IMPORTERS[kind]
-    params = inspect.signature(importer).parameters
+    params = {k: p for k, p in inspect.signature(importer).parameters.items() if k not in _NOT_KEYS}
     path, options = Path(spec[0]), {}
     for item in spec[1:]:
         key, sep, value = item.partition("=")
-        if not sep or key not in params or key == "path":
-            accepted = ", ".join(p for p in params if p != "path")
+        if not sep or key not in params:
+            accepted = ", ".join(params)
             raise InputError(f"--{kind} {path}: {item!r} is not KEY=VALUE with KEY one of {accepted}")
         options[key] = int(value) if "int" in str(params[key].annotation) and value.lstrip("-").isdigit() else value
-    missing = [p.name for p in params.values() if p.default is inspect.Parameter.empty and p.name != "path"
-               and p.name not in options]
+    missing = [p.name for p in params.values() if p.default is inspect.Parameter.empty and p.name not in options]
     if missing:
         raise InputError(f"--{kind} {path}: missing {', '.join(k + '=...' for k in missing)}")
     return path, options
+
+
+def catalogue_names() -> dict:
+    """DCVC's result JSON names datasets and sequences as its test config does (`HEVC_B`, the raw file name with or
+    without its extension); the catalogue's names pair them with our runs and anchors. Names it lacks stay."""
+    from bench.data.catalog import load_catalog
+
+    datasets = load_catalog().datasets
+    sequences = {}
+    for seq in (s for d in datasets.values() for s in d.sequences.values()):
+        for file in seq.files:
+            sequences[file] = sequences[Path(file).stem] = seq.name
+    return {"dataset_names": {name.replace("-", "_"): name for name in datasets}, "sequence_names": sequences}
 
 
 def read_inputs(paths=(), json_specs=(), complexity_files=()) -> ReportInputs:
@@ -126,6 +139,8 @@ def read_inputs(paths=(), json_specs=(), complexity_files=()) -> ReportInputs:
             add_table(path, "results table" if path.suffix == ".parquet" else "RD CSV", read_results_table(path))
     for kind, spec in json_specs:
         path, options = parse_json_spec(kind, spec)
+        if kind == "dcvc":
+            options.update(catalogue_names())
         add_table(path, f"{kind} JSON", JSON_IMPORTERS[kind](path, **options))
     for path in map(Path, complexity_files):
         inputs.complexity += read_complexity(path)

@@ -284,6 +284,9 @@ def test_cli_states_the_unit_of_bd_quality(tmp_path, capsys):
     assert "msssim_rgb, colour transform BT601 (BD-quality, MS-SSIM units)" in printed
     assert _run_cli(args + ["--metric", "msssim_rgb", "--msssim-db"]) == 0
     assert "msssim_rgb_db, colour transform BT601 (BD-quality dB)" in capsys.readouterr().out
+    from bench.cli.bdrate import _unit
+
+    assert (_unit("vmaf", "quality"), _unit("xpsnr", "quality")) == ("BD-quality, VMAF points", "BD-quality dB")
 
 
 def test_cli_help_lists_options(capsys):
@@ -304,3 +307,21 @@ def test_msssim_in_db_is_labelled_and_used():
     linear = bd_rate(anchor["bpp"], anchor["msssim_rgb"], test["bpp"], test["msssim_rgb"])
     assert row["metric"] == "msssim_rgb_db"
     assert row["bd_rate_pct"] == pytest.approx(expected, abs=1e-12) and abs(expected - linear) > 1e-3
+
+
+def test_a_vmaf_tie_at_100_refuses_only_vmaf_and_says_how_to_leave_it_out(tmp_path):
+    """VMAF saturates at 100: a file whose best points tie there is still read, and BD values on its other metrics
+    are computed; a VMAF BD value is refused naming the curve, with the way out."""
+    rows = (_rows("VTM", "A", 96, ANCHOR_RATES, ANCHOR_PSNR, version="17.0")
+            + _rows("HyTIP", "A", 96, [*np.multiply(ANCHOR_RATES, 1.1), 0.4], [*ANCHOR_PSNR, 37.0]))
+    for row, vmaf in zip(rows, [60, 80, 95, 99, 62, 81, 96, 100, 100], strict=True):
+        row["vmaf"] = vmaf
+    path = tmp_path / "rd.csv"
+    write_rd_csv(pd.DataFrame(rows), path, check_curves=False)
+    args = ["--anchor", "VTM-17.0", str(path), "-o", str(tmp_path / "bd.csv")]
+    assert _run_cli(args + ["--metric", "psnr_rgb"]) == 0
+    assert load_bd_table_csv(tmp_path / "bd.csv")["bd_rate_pct"].iloc[0] == pytest.approx(10, abs=0.1)
+    with pytest.raises(InputError, match=r"rd.csv: line 9 and line 10: curve HyTIP/1/test/SetA/A/BT601 is not "
+                                         r"monotonic: vmaf 100.0 at bpp 0.4 .*--exclude-rate-points"):
+        _run_cli(args + ["--metric", "vmaf"])
+    assert _run_cli(args + ["--metric", "vmaf", "--exclude-rate-points", "HyTIP:4"]) == 0

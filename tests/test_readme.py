@@ -56,3 +56,29 @@ print("on use:", hytip.Codec.__module__, hytip.fast.__name__, "torch" in sys.mod
     assert out.splitlines()[-2:] == ["loaded: []", "on use: hytip.codec hytip.fast True"] and "Beauty" in out
     assert (tmp_path / "bd.csv").read_text().startswith("codec,anchor,dataset")
     assert (tmp_path / "report" / "index.html").stat().st_size > 0
+
+
+def _links(path: Path) -> list[str]:
+    return [t for t in re.findall(r"\]\(([^)\s]+)\)", path.read_text()) if not re.match(r"[a-z]+:", t)]
+
+
+def test_every_relative_link_resolves_and_every_page_is_reachable_from_the_readme():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "anchors").glob("*.md"))]
+    broken = [f"{p.relative_to(ROOT)}: {t}" for p in pages for t in _links(p)
+              if not (p.parent / t.split("#")[0]).exists()]
+    assert not broken
+    linked = {(ROOT / t.split("#")[0]).resolve() for t in _links(ROOT / "README.md")}
+    assert {p.resolve() for p in pages[1:]} <= linked, "a page of docs/ or anchors/ the README does not link"
+    for guide in ("reproduce-paper.md", "compare-your-codec.md", "cluster.md"):
+        assert (ROOT / "docs" / guide).resolve() in linked
+
+
+def test_every_run_bench_command_in_the_readme_parses():
+    from bench.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    commands = [c.strip() for c in re.findall(r"^\.venv/bin/python (run_bench\.py [^\n]+)$", readme, re.M)]
+    assert len(commands) >= 6
+    for command in commands:
+        argv = command.split()[1:]
+        build_parser(argv[0]).parse_args(argv)   # exits (fails the test) on an option that no longer exists

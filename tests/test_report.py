@@ -216,6 +216,10 @@ def test_json_results_come_in_with_their_protocol(tmp_path):
     assert options["intra_period"] == -1 and options["codec"] == "VTM"
     inputs = read_inputs([], [("dcvc", spec)])
     assert set(inputs.rd["codec"]) == {"VTM"} and inputs.files[0].path == str(path)
+    # DCVC's raw file names become the catalogue's sequence names, so the points pair with our runs and anchors
+    assert "Beauty" in set(inputs.rd["sequence"]) and not inputs.rd["sequence"].str.contains("_").any()
+    with pytest.raises(InputError, match="'sequence_names=x' is not KEY=VALUE"):
+        parse_json_spec("dcvc", spec + ["sequence_names=x"])
     with pytest.raises(InputError, match="missing dataset=..."):
         parse_json_spec("compressai", [str(ANCHORS / "compressai_VTM-v15.0-lowdelay.json"), "codec_version=15.0"])
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.analysis.rd_schema import BD_METRICS, CURVE_KEY, DATASET_MEAN
+from bench.analysis.rd_schema import BD_METRICS, CURVE_KEY, DATASET_MEAN, RISING_ON_LOAD, check_curves_rising
 from bench.errors import InputError
 
 METHODS = ("pchip", "cubic", "akima")
@@ -313,6 +313,8 @@ def bd_tables(rd: pd.DataFrame, anchor: str, metrics=("psnr_rgb", "msssim_rgb"),
         if metric not in BD_METRICS:
             raise InputError(f"unknown metric {metric!r}; BD is computed on {', '.join(BD_METRICS)}")
         has = rd[metric].notna().to_numpy()
+        if metric not in RISING_ON_LOAD:   # checked on loading for the others
+            check_curves_rising(rd[has], metrics=(metric,))
         if not (has & is_anchor).any():
             raise InputError(f"anchor {anchor_label} has no {metric} values; pick another --metric")
         lacking = sorted(set(rd.loc[~is_anchor, "label"]) - set(rd.loc[has & ~is_anchor, "label"]))

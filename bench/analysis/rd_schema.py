@@ -32,8 +32,10 @@ RD_COLUMNS = CURVE_KEY + ("rate_point",) + RATE_COLUMNS + RD_QUALITY_COLUMNS + (
 VIDEO_QUALITY_COLUMNS = ("vmaf", "xpsnr_y", "xpsnr_u", "xpsnr_v", "xpsnr")
 QUALITY_COLUMNS = RD_QUALITY_COLUMNS + VIDEO_QUALITY_COLUMNS
 # Quality columns a BD value is computed on; they must rise with rate. Single chroma planes need not (a codec may
-# trade chroma for luma between rate points), so they are not checked.
-BD_METRICS = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_yuv", "msssim_yuv", "vmaf", "xpsnr")
+# trade chroma for luma between rate points), so they are not checked. The schema's are checked when a file is read;
+# VMAF and XPSNR only when a BD value is asked of them (VMAF saturates at 100, where the best points of a curve tie).
+RISING_ON_LOAD = ("psnr_rgb", "msssim_rgb", "psnr_y", "psnr_yuv", "msssim_yuv")
+BD_METRICS = RISING_ON_LOAD + ("vmaf", "xpsnr")
 INT_COLUMNS = ("frames", "intra_period", "width", "height")
 TEXT_COLUMNS = tuple(c for c in RD_COLUMNS if c not in INT_COLUMNS + RATE_COLUMNS + QUALITY_COLUMNS)
 OPTIONAL_TEXT = ("yuv_weights",)
@@ -218,8 +220,8 @@ def check_duplicates(frame: pd.DataFrame) -> None:
                          f"{_key_text(first.tolist())}")
 
 
-def check_curves_rising(frame: pd.DataFrame) -> None:
-    """Within a curve: the same columns filled on every point, rates distinct, BD metrics rising with rate."""
+def check_curves_rising(frame: pd.DataFrame, metrics=RISING_ON_LOAD) -> None:
+    """Within a curve: the same columns filled on every point, rates distinct, `metrics` rising with rate."""
     curve = frame.groupby(list(CURVE_KEY), sort=False, dropna=False).ngroup().to_numpy()
     for column in RATE_COLUMNS + QUALITY_COLUMNS:
         filled = frame[column].notna()
@@ -246,14 +248,16 @@ def check_curves_rising(frame: pd.DataFrame) -> None:
     if len(repeated):
         i = repeated[0]
         fail(i, f"has two points with the same {unit[i]} {rates[i]}")
-    for column in ("kbps",) + BD_METRICS:
+    for column in ("kbps",) + tuple(metrics):
         values = ordered[column].to_numpy(float)
         step = np.diff(values)
         falls = np.flatnonzero(same_curve & (step <= 0) & (column != "kbps" or uses_bpp[order][1:]))
         if len(falls):
             i = falls[0]
+            saturated = " (VMAF saturates at 100: leave such points out with --exclude-rate-points)" \
+                if column == "vmaf" and values[i + 1] >= 100 else ""
             fail(i, f"is not monotonic: {column} {values[i + 1]} at {unit[i]} {rates[i + 1]} is not above "
-                    f"{values[i]} at {unit[i]} {rates[i]}")
+                    f"{values[i]} at {unit[i]} {rates[i]}{saturated}")
 
 
 # ---------------------------------------------------------------- BD-rate tables
@@ -324,7 +328,7 @@ def _load_json(path):
 
 def import_dcvc_json(path, *, codec: str, codec_version: str, codec_config: str, color_transform: str,
                      metric_space: str, intra_period: int | None = None, crop: str = "unknown",
-                     input_format: str = "unknown", color_matrix: str = "unknown", color_range: str = "unknown",
+                     width: int | None = None, height: int | None = None, input_format: str = "unknown", color_matrix: str = "unknown", color_range: str = "unknown",
                      color_filter: str = "unknown", dataset_names: Mapping[str, str] | None = None, sequence_names: Mapping[str, str] | None = None,
                      source: str | None = None) -> pd.DataFrame:
     """Read a DCVC result JSON ({dataset: {sequence: {rate key: {...}}}}, as written by DCVC's test_video.py and
@@ -332,7 +336,7 @@ def import_dcvc_json(path, *, codec: str, codec_version: str, codec_config: str,
 
     ``metric_space`` says what DCVC's ``psnr``/``msssim`` measured: "rgb" (RGB test) or "yuv420" ((6Y+U+V)/8).
     Frames are i_frame_num + p_frame_num; width and height are taken from a ``_WxH`` in the sequence name when
-    their product equals frame_pixel_num. The rate key (DCVC writes "%03d" of the rate index, or the QP for VTM)
+    their product equals frame_pixel_num, else from the arguments, which must then multiply to it. The rate key (DCVC writes "%03d" of the rate index, or the QP for VTM)
     becomes rate_point. The protocol facts that the JSON does not hold are arguments.
     """
     if metric_space not in _DCVC_METRICS:
@@ -361,6 +365,11 @@ def import_dcvc_json(path, *, codec: str, codec_version: str, codec_config: str,
                 size = _SIZE_IN_NAME.search(sequence)
                 if size and int(size[1]) * int(size[2]) == pixels:
                     record["width"], record["height"] = int(size[1]), int(size[2])
+                elif width is not None and height is not None:
+                    if width * height != pixels:
+                        raise InputError(f"{path}: {where}: frame_pixel_num {pixels} is not width x height "
+                                         f"{width}x{height}")
+                    record["width"], record["height"] = width, height
                 for key, column in _DCVC_METRICS[metric_space].items():
                     if f"ave_all_frame_{key}" in point:
                         record[column] = point[f"ave_all_frame_{key}"]

@@ -111,7 +111,10 @@ def run(args) -> int:
 def _unit(metric: str, show: str) -> str:
     if show == "rate":
         return "BD-rate %, negative = fewer bits than the anchor"
-    return "BD-quality dB" if metric.startswith("psnr") or metric.endswith("_db") else "BD-quality, MS-SSIM units"
+    if metric == "vmaf":
+        return "BD-quality, VMAF points"
+    # PSNR, XPSNR and MS-SSIM in dB (msssim_*_db) are in dB
+    return "BD-quality, MS-SSIM units" if metric.startswith("msssim") and not metric.endswith("_db") else "BD-quality dB"
 
 
 def _format_table(rows: pd.DataFrame, value: str, with_interval: bool = False) -> str:

@@ -171,8 +171,8 @@ class HytipCodec:
             raise InputError(f"HyTIP {self.model}: kernels {self.kernels!r} is not one of {', '.join(KERNELS)}")
         path = Path(self.checkpoint)
         if not path.is_file():
-            raise InputError(f"HyTIP {self.model}: checkpoint {self.checkpoint} not found (get the release's "
-                             f"{self.model}.pth.tar, see README 'The codec')")
+            raise InputError(f"HyTIP {self.model}: checkpoint {self.checkpoint} not found (run_bench.py "
+                             f"fetch-weights gets the release's {self.model}.pth.tar; docs/reproduce-paper.md)")
         stat = path.stat()
         _check_checkpoint(str(path), stat.st_size, stat.st_mtime_ns)
 

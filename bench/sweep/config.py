@@ -190,32 +190,43 @@ def codec_objects(config: SweepConfig) -> list:
     return [(codec, rates) for codec, rates, _ in codec_plans(config)]
 
 
-def codec_plans(config: SweepConfig) -> list:
-    """(codec, rate points, protocol rate points) per configured codec: dense curves add points to the protocol's."""
-    threads = config.execution.get("threads")
-    selection = config.selection
+def codec_plans(config: SweepConfig, problems: list | None = None) -> list:
+    """(codec, rate points, protocol rate points) per configured codec: dense curves add points to the protocol's.
+    A codec that cannot be made (no checkpoint, an unknown encoder) raises, or with `problems` is left out and its
+    error added there, so that preflight reports it beside every other problem."""
     out = []
     for entry in config.codecs:
-        if entry["codec"] == "hytip":
-            model = entry.get("model", "PSNR-RGB")
-            checkpoint = entry.get("checkpoint") or find_checkpoint(model)
-            if not checkpoint:
-                raise InputError(f"hytip {model}: no checkpoint given (checkpoint: or --checkpoint) and none in "
-                                 f"models/{model}.pth.tar or the cache (run_bench.py fetch-weights)")
-            codec = make_codec({"kind": "hytip", "checkpoint": str(checkpoint), "model": model,
-                                "threads": entry.get("threads", threads), "kernels": entry.get("kernels", "exact")})
-            rates = list(selection.fixed) or [RatePoint(q, i) for i, q in DEFAULT_RATE_POINTS]
-        else:
-            options = {k: entry[k] for k in ("threads", "encoder_app", "decoder_app", "cfg") if entry.get(k)}
-            codec = make_codec({"kind": "conventional", "encoder": entry["codec"],
-                                "mode": entry.get("mode", "yuv420"), "options": options})
-            rates = [RatePoint(int(q)) for q in entry.get("qps") or codec.default_rates]
-        protocol = rates
-        if selection.mode == "dense":
-            axis = codec.rate_axis
-            rates = [axis.point(v) for v in selection.dense_values(axis, [axis.value(r) for r in protocol])]
-        out.append((codec, rates, protocol))
+        try:
+            out.append(_codec_plan(config, entry))
+        except BenchError as exc:
+            if problems is None:
+                raise
+            problems.append(exc)
     return out
+
+
+def _codec_plan(config: SweepConfig, entry: dict) -> tuple:
+    threads = config.execution.get("threads")
+    selection = config.selection
+    if entry["codec"] == "hytip":
+        model = entry.get("model", "PSNR-RGB")
+        checkpoint = entry.get("checkpoint") or find_checkpoint(model)
+        if not checkpoint:
+            raise InputError(f"hytip {model}: no checkpoint given (checkpoint: or --checkpoint) and none in "
+                             f"models/{model}.pth.tar or the cache (run_bench.py fetch-weights)")
+        codec = make_codec({"kind": "hytip", "checkpoint": str(checkpoint), "model": model,
+                            "threads": entry.get("threads", threads), "kernels": entry.get("kernels", "exact")})
+        rates = list(selection.fixed) or [RatePoint(q, i) for i, q in DEFAULT_RATE_POINTS]
+    else:
+        options = {k: entry[k] for k in ("threads", "encoder_app", "decoder_app", "cfg") if entry.get(k)}
+        codec = make_codec({"kind": "conventional", "encoder": entry["codec"],
+                            "mode": entry.get("mode", "yuv420"), "options": options})
+        rates = [RatePoint(int(q)) for q in entry.get("qps") or codec.default_rates]
+    protocol = rates
+    if selection.mode == "dense":
+        axis = codec.rate_axis
+        rates = [axis.point(v) for v in selection.dense_values(axis, [axis.value(r) for r in protocol])]
+    return codec, rates, protocol
 
 
 def sources(config: SweepConfig) -> list[SourceSpec]:
@@ -305,10 +316,7 @@ def preflight(config: SweepConfig) -> list[BenchError]:
         config.validate()
     except BenchError as exc:
         return [exc]
-    try:
-        codecs = codec_objects(config)
-    except BenchError as exc:
-        return [exc]
+    codecs = [(codec, rates) for codec, rates, _ in codec_plans(config, problems)]
     for codec, _ in codecs:
         try:
             codec.check()

@@ -187,7 +187,7 @@ def supersede_fewer_metrics(specs: list[JobSpec], jobs: list[Job], records: Path
 
 def rate_point_batch(value, device: str) -> int:
     """Rate points per HyTIP batch on `device`: an int, or "auto": the paper's 4 on a GPU, 1 on the CPU (where a
-    batch is slower: `codec_speed --modes estimate batched`, README)."""
+    batch is slower: `codec_speed --modes estimate batched`, docs/benchmarks.md)."""
     if value == "auto":
         return AUTO_BATCH_GPU if device.startswith("cuda") else 1
     return value
