@@ -260,3 +260,16 @@ def test_reproduction_verdict_uses_our_interval_widened_by_the_tolerance(publish
 def test_reproduction_verdict_without_an_interval_uses_the_tolerance():
     assert reproduction_verdict(-20.0, float("nan"), float("nan"), -20.4, 0.5) == "consistent"
     assert reproduction_verdict(-20.0, float("nan"), float("nan"), -20.6, 0.5) == "differs"
+
+
+def test_dcvc_json_without_a_size_in_its_names_takes_width_and_height_that_match_its_pixels(tmp_path):
+    point = {"frame_pixel_num": 114688, "i_frame_num": 1, "p_frame_num": 7, "ave_all_frame_bpp": 0.1,
+             "ave_all_frame_psnr": 35.0, "ave_all_frame_msssim": 0.98}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"custom": {"clip": {"000": point}}}))
+    spec = [str(path), "codec=Mine", "codec_version=1", "codec_config=x", "color_transform=BT601", "metric_space=rgb"]
+    rd = read_inputs([], [("dcvc", spec + ["width=448", "height=256"])]).rd
+    assert (rd["width"].iloc[0], rd["height"].iloc[0], rd["frames"].iloc[0]) == (448, 256, 8)
+    with pytest.raises(InputError, match=r"mine.json: \[custom\]\[clip\]\[000\]: frame_pixel_num 114688 is not "
+                                         r"width x height 448x240"):
+        read_inputs([], [("dcvc", spec + ["width=448", "height=240"])])

@@ -328,16 +328,18 @@ def _load_json(path):
 
 def import_dcvc_json(path, *, codec: str, codec_version: str, codec_config: str, color_transform: str,
                      metric_space: str, intra_period: int | None = None, crop: str = "unknown",
-                     width: int | None = None, height: int | None = None, input_format: str = "unknown", color_matrix: str = "unknown", color_range: str = "unknown",
-                     color_filter: str = "unknown", dataset_names: Mapping[str, str] | None = None, sequence_names: Mapping[str, str] | None = None,
+                     width: int | None = None, height: int | None = None, input_format: str = "unknown",
+                     color_matrix: str = "unknown", color_range: str = "unknown", color_filter: str = "unknown",
+                     dataset_names: Mapping[str, str] | None = None, sequence_names: Mapping[str, str] | None = None,
                      source: str | None = None) -> pd.DataFrame:
     """Read a DCVC result JSON ({dataset: {sequence: {rate key: {...}}}}, as written by DCVC's test_video.py and
     its VTM anchor file) into the RD schema.
 
     ``metric_space`` says what DCVC's ``psnr``/``msssim`` measured: "rgb" (RGB test) or "yuv420" ((6Y+U+V)/8).
     Frames are i_frame_num + p_frame_num; width and height are taken from a ``_WxH`` in the sequence name when
-    their product equals frame_pixel_num, else from the arguments, which must then multiply to it. The rate key (DCVC writes "%03d" of the rate index, or the QP for VTM)
-    becomes rate_point. The protocol facts that the JSON does not hold are arguments.
+    their product equals frame_pixel_num, else from the arguments, which must then multiply to it. The rate key
+    (DCVC writes "%03d" of the rate index, or the QP for VTM) becomes rate_point. The protocol facts that the JSON
+    does not hold are arguments.
     """
     if metric_space not in _DCVC_METRICS:
         raise InputError(f"{path}: metric_space must be one of {', '.join(_DCVC_METRICS)}, found {metric_space!r}")

@@ -113,8 +113,9 @@ def _unit(metric: str, show: str) -> str:
         return "BD-rate %, negative = fewer bits than the anchor"
     if metric == "vmaf":
         return "BD-quality, VMAF points"
-    # PSNR, XPSNR and MS-SSIM in dB (msssim_*_db) are in dB
-    return "BD-quality, MS-SSIM units" if metric.startswith("msssim") and not metric.endswith("_db") else "BD-quality dB"
+    if metric.startswith("msssim") and not metric.endswith("_db"):
+        return "BD-quality, MS-SSIM units"
+    return "BD-quality dB"   # PSNR, XPSNR and MS-SSIM in dB (msssim_*_db)
 
 
 def _format_table(rows: pd.DataFrame, value: str, with_interval: bool = False) -> str:

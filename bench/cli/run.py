@@ -305,8 +305,8 @@ def register(subparsers) -> None:
     ex.add_argument("--kernels", choices=KERNELS,
                     help="HyTIP kernels: exact (default; the official numerics, float32 also on CUDA), fast (NHWC, "
                          "estimated rates only, within the golden tolerances), bf16 (fast, with the inter coder's "
-                         "transforms in bfloat16: estimated rates only, a larger drift; see docs/codec.md) or tf32 (exact "
-                         "with TensorFloat-32 on CUDA, as PyTorch's default: estimated rates only)")
+                         "transforms in bfloat16: estimated rates only, a larger drift; see docs/codec.md) or tf32 "
+                         "(exact with TensorFloat-32 on CUDA, as PyTorch's default: estimated rates only)")
     ex.add_argument("--rate-point-batch", type=_batch, metavar="N|auto",
                     help="HyTIP rate points of a sequence coded as one batch (estimated rates): auto (default) 4 on "
                          "a GPU, 1 on the CPU, where a batch is slower; a GPU out of memory splits the batch")
