@@ -85,10 +85,10 @@ def _run(rd, anchor, metric, options, intervals: IntervalOptions | None = None) 
             tables = bd_tables(rd, anchor, [metric], **options)
         else:
             tables = bd_tables_with_intervals(rd, anchor, [metric], intervals, **options)
-    return tables, _warning_notes([w.message for w in caught])
+    return tables, warning_notes([w.message for w in caught])
 
 
-def _warning_notes(caught: list) -> list:
+def warning_notes(caught: list) -> list:
     """One note per flagged curve pair, its overlap along quality (BD-rate) and log rate (BD-quality) on one line,
     the files and lines as the note's details (folded in the page); other warnings as they are."""
     notes, pairs = [], {}

@@ -21,6 +21,7 @@ from reports.bd import (
 )
 from reports.complexity import Axis, has_complexity, measure_hytip, measured_configurations, tradeoff
 from reports.conformance import conformance_table
+from reports.frame_types import frame_type_view
 from reports.figures import CodecStyles, complexity_figure, save, speed_figure
 from reports.inputs import ReportInputs
 from reports.published import PUBLISHED_ANCHOR, published_axis, published_sections
@@ -197,6 +198,7 @@ def build_report(inputs: ReportInputs, out_dir, options: ReportOptions = ReportO
         "provenance": [sections.view_table(t, out_dir) for t in sections.provenance_tables(rd, order, inputs.files)],
         "sweeps": sections.sweep_blocks(inputs.sweeps),
         "rate_points": _rate_points_view(inputs, rd, anchor, options, out_dir),
+        "frame_types": frame_type_view(rd, anchor, order, options.bd_options(), out_dir),
         "conformance": [sections.view_table(conformance_table(path, frame, i), out_dir)
                         for i, (path, frame) in enumerate(inputs.conformance)],
     }
@@ -289,7 +291,7 @@ def build_published_report(out_dir, options: ReportOptions = ReportOptions(), co
                               "run here; the complexity counts are hytip-bench's, on each codec's architecture "
                               "(sources under the trade-off)")],
         "inputs": None, "headline": None, "settings": [], "complexity": complexity, "reproduction": None,
-        "published": [sections.view_table(t, out_dir) for t in tables], "drilldown": [], "rate_points": None, "provenance": [],
-        "sweeps": [], "conformance": [],
+        "published": [sections.view_table(t, out_dir) for t in tables], "drilldown": [], "rate_points": None,
+        "frame_types": None, "provenance": [], "sweeps": [], "conformance": [],
     }
     return _render(out_dir, page)

@@ -119,6 +119,24 @@ def test_halved_p_frames_give_minus_50_percent_on_p_and_0_on_i(sweeps):
     assert set(tables.sequences["frame_type"]) == {"I", "P", "all"}
 
 
+def test_the_report_shows_i_p_and_all_frames_from_the_records_and_names_what_has_none(sweeps, tmp_path):
+    from reports.build import ReportOptions, build_report
+    from reports.inputs import read_inputs
+
+    other = tmp_path / "no_records.csv"      # a codec's points without records: in the main tables, not in this view
+    table = load_rd_csv(sweeps[1]).drop(columns=["file", "where"])
+    write_rd_csv(table.assign(codec="U", job=None, source="by hand"), other)
+    html = build_report(read_inputs([sweeps[0].parent, sweeps[1].parent, other]), tmp_path / "report",
+                        ReportOptions(anchor="A")).read_text()
+    view = pd.read_csv(tmp_path / "report/tables/bd_rate_frame_types_psnr-rgb-bt709.csv", index_col=0)
+    assert list(view.index) == ["T-1, I-frames only", "T-1, P-frames only", "T-1, all frames"]
+    assert view.loc["T-1, P-frames only", "synthetic"] == pytest.approx(-50.0, abs=1e-9)
+    assert view.loc["T-1, I-frames only", "synthetic"] == pytest.approx(0.0, abs=1e-9)
+    main = pd.read_csv(tmp_path / "report/tables/bd_rate_psnr-rgb-bt709.csv", index_col=0)
+    assert view.loc["T-1, all frames", "synthetic"] == pytest.approx(main.loc["synthetic", "T-1"], abs=1e-12)
+    assert 'id="frame-types"' in html and "no per-frame records among the inputs: U-1" in html
+
+
 def test_all_frames_equal_the_results_table_with_container_overhead_on_the_first_frame(tmp_path):
     table = _write_sweep(tmp_path / "h", "H", overhead=1296)
     rd = load_rd_csv(table)
