@@ -10,13 +10,17 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis.bdrate import AVERAGE_ROW, AVERAGING, METHOD_TEXT, bd_tables
-from bench.analysis.frame_types import FRAME_TYPE_METHOD, FRAME_TYPE_TEXT, frame_type_tables, record_path
+from bench.analysis.frame_types import (
+    FRAME_TYPE_METHOD,
+    FRAME_TYPE_TEXT,
+    FRAME_TYPES,
+    frame_type_tables,
+    record_path,
+)
 from bench.errors import InputError
 from reports import sections
 from reports.bd import METRIC_NAMES, METRICS, TRANSFORM_NAMES, transforms, warning_notes
 from reports.tables import Table
-
-FRAME_TYPES = ("I", "P", "all")
 
 
 def _has_record(row: dict) -> bool:
@@ -61,11 +65,15 @@ def frame_type_view(rd: pd.DataFrame, anchor: str | None, order: list, bd_option
     return {"tables": views, "notes": notes} if views or notes else None
 
 
+def _row_name(codec: str, frame_type: str) -> str:
+    return f"{codec}, {FRAME_TYPE_TEXT[frame_type]}"
+
+
 def _table(bd: pd.DataFrame, metric: str, transform: str, title: str, anchor: str, order: list,
            bd_options: dict) -> Table:
     datasets = [d for d in dict.fromkeys(bd["dataset"]) if d != AVERAGE_ROW] + [AVERAGE_ROW]
-    names = [f"{c}, {FRAME_TYPE_TEXT[t]}" for c in order for t in FRAME_TYPES]
-    bd = bd.assign(row=[f"{c}, {FRAME_TYPE_TEXT[t]}" for c, t in zip(bd["codec"], bd["frame_type"])])
+    names = [_row_name(c, t) for c in order for t in FRAME_TYPES]
+    bd = bd.assign(row=[_row_name(c, t) for c, t in zip(bd["codec"], bd["frame_type"])])
     data = bd.pivot(index="row", columns="dataset", values="bd_rate_pct")
     data = data.reindex(index=[n for n in names if n in data.index], columns=datasets)
     data.index.name, data.columns.name = "codec, frames", None

@@ -185,9 +185,10 @@ class JobSpec:
         return self.source.frames
 
 
-def codec_objects(config: SweepConfig) -> list:
-    """The configured codecs, each with the rate points it is swept over (before matching: its protocol's)."""
-    return [(codec, rates) for codec, rates, _ in codec_plans(config)]
+def codec_objects(config: SweepConfig, problems: list | None = None) -> list:
+    """The configured codecs, each with the rate points it is swept over (before matching: its protocol's);
+    `problems` as for codec_plans."""
+    return [(codec, rates) for codec, rates, _ in codec_plans(config, problems)]
 
 
 def codec_plans(config: SweepConfig, problems: list | None = None) -> list:
@@ -316,7 +317,7 @@ def preflight(config: SweepConfig) -> list[BenchError]:
         config.validate()
     except BenchError as exc:
         return [exc]
-    codecs = [(codec, rates) for codec, rates, _ in codec_plans(config, problems)]
+    codecs = codec_objects(config, problems)
     for codec, _ in codecs:
         try:
             codec.check()
